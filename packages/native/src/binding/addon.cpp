@@ -1,0 +1,83 @@
+// Module entry: one ThreadState per environment (the main thread and each worker), the module
+// functions of native.d.ts, and the NativePort class.
+//
+// Exception mode: NAPI_CPP_EXCEPTIONS, with NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS so that an
+// error raised while an environment is being torn down (a terminating worker cannot throw into
+// JS any more) is dropped instead of aborting the process. Errors are rare here by design: the
+// hot methods answer with status codes and @iocp/core turns them into typed errors.
+#include <napi.h>
+
+#include "handle_table.h"
+#include "native_port.h"
+#include "thread_state.h"
+
+namespace iocp {
+
+namespace {
+
+void init(const Napi::CallbackInfo& info) {
+  threadState(info.Env()).init(info.Env(), info[0].As<Napi::Uint32Array>(),
+                               static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()),
+                               info[2].As<Napi::Function>());
+}
+
+void setScratch(const Napi::CallbackInfo& info) {
+  threadState(info.Env()).setScratch(info[0].As<Napi::Uint32Array>());
+}
+
+Napi::Value takeData(const Napi::CallbackInfo& info) {
+  Payload* payload = threadState(info.Env()).takePayload(info[0].As<Napi::Number>().Uint32Value());
+  if (payload == nullptr) return info.Env().Undefined();
+  return payloadToJs(info.Env(), payload);
+}
+
+Napi::Value createPort(const Napi::CallbackInfo& info) {
+  const uint32_t concurrency = info[0].As<Napi::Number>().Uint32Value();
+  const size_t capacity = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+  auto port = std::make_shared<Port>(concurrency, capacity);
+  const uint64_t id = HandleTable::instance().add(port);
+  return NativePort::wrap(info.Env(), std::move(port), id);
+}
+
+Napi::Value openPort(const Napi::CallbackInfo& info) {
+  const uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+  const uint64_t pin = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+  std::shared_ptr<Port> port = HandleTable::instance().open(id, pin);
+  if (!port) return Napi::Number::New(info.Env(), STATUS_CLOSED);
+  return NativePort::wrap(info.Env(), std::move(port), id);
+}
+
+// The main thread's exit hook. Node joins worker threads before any native cleanup hook runs,
+// so a worker asleep in get() would hang process.exit(): closing every port wakes them all.
+void closeAllPorts(const Napi::CallbackInfo&) {
+  for (const std::shared_ptr<Port>& port : HandleTable::instance().live()) {
+    for (Packet& packet : port->close()) Payload::destroy(packet.data);
+  }
+}
+
+Napi::Object initModule(Napi::Env env, Napi::Object exports) {
+  ThreadState* state = new ThreadState(env);
+  env.SetInstanceData<ThreadState>(state);
+  state->portConstructor = Napi::Persistent(NativePort::define(env));
+  exports.Set("init", Napi::Function::New<init>(env, "init"));
+  exports.Set("setScratch", Napi::Function::New<setScratch>(env, "setScratch"));
+  exports.Set("takeData", Napi::Function::New<takeData>(env, "takeData"));
+  exports.Set("createPort", Napi::Function::New<createPort>(env, "createPort"));
+  exports.Set("openPort", Napi::Function::New<openPort>(env, "openPort"));
+  exports.Set("closeAllPorts", Napi::Function::New<closeAllPorts>(env, "closeAllPorts"));
+  exports.Set("PACKET_WORDS", Napi::Number::New(env, PACKET_WORDS));
+  exports.Set("FLAG_KEY_BIGINT", Napi::Number::New(env, FLAG_KEY_BIGINT));
+  exports.Set("FLAG_OVERLAPPED_BIGINT", Napi::Number::New(env, FLAG_OVERLAPPED_BIGINT));
+  exports.Set("FLAG_HAS_DATA", Napi::Number::New(env, FLAG_HAS_DATA));
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace iocp
+
+static Napi::Object InitIocp(Napi::Env env, Napi::Object exports) {
+  return iocp::initModule(env, exports);
+}
+
+NODE_API_MODULE(iocp, InitIocp)

@@ -1,0 +1,103 @@
+// Everything the binding keeps per Node environment (the main thread and each worker): the
+// engine's Consumer for this thread, the scratch the packets are written to, payloads waiting to
+// be taken, and the async delivery path for getAsync.
+//
+// Async delivery: an AsyncWaiter's wake runs on whichever thread released it, with that port's
+// mutex held. It only appends the waiter to `ready_` (under readyMutex_) and, when the list was
+// empty, pokes the thread-safe function, whose callback then runs on this environment's event
+// loop and hands every ready waiter to JS. The thread-safe function is referenced (keeps the
+// loop alive) exactly while getAsync calls are pending.
+//
+// Locking: readyMutex_ guards ready_ and is taken inside a port's mutex (port -> ready), never
+// the other way round. Everything else is confined to this environment's thread.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "../port/port.h"
+
+namespace iocp {
+
+struct ThreadState;
+
+struct AsyncWaiter {
+  Waiter waiter;
+  std::shared_ptr<Port> port;
+  uint32_t id = 0;
+  ThreadState* owner = nullptr;
+};
+
+struct ThreadState {
+  explicit ThreadState(Napi::Env env);
+  ~ThreadState();
+
+  // Called once from JS: the scratch, this thread's id, and the async delivery callback.
+  void init(Napi::Env env, Napi::Uint32Array scratch, uint64_t threadId, Napi::Function onAsync);
+  void setScratch(Napi::Uint32Array scratch);
+
+  // Packets of the last get on this thread live in `batch` until their payloads are taken.
+  Packet* batchFor(size_t count);
+  void discardUntakenPayloads();
+  // After a get: packets [0, count) of the batch may have payloads for takePayload.
+  void rememberBatch(size_t count);
+  Payload* takePayload(size_t index);  // nullptr if none (or taken already)
+  // Writes packets [0, count) of `batch` as PACKET_WORDS words each.
+  static void writePackets(uint32_t* out, const Packet* packets, size_t count);
+
+  // False once this environment is being torn down (worker.terminate(), process exit): a packet
+  // received now could never reach JS.
+  bool canRunJs(napi_env env) const;
+
+  // Async waiters.
+  AsyncWaiter* acquireWaiter(const std::shared_ptr<Port>& port);
+  void recycleWaiter(AsyncWaiter* waiter);
+  // Keeps the event loop alive exactly while getAsync calls are pending.
+  void updateRef(napi_env env);
+  void pushReady(AsyncWaiter* waiter);  // any thread, port mutex held
+  void deliverReady(napi_env env);      // this thread's event loop
+
+  // Cleanup hook: this environment goes away.
+  void teardown();
+
+  std::unique_ptr<Consumer> consumer;  // created by init()
+  Napi::FunctionReference portConstructor;
+  uint32_t* scratch = nullptr;
+  size_t scratchPackets = 0;
+  std::unordered_map<uint32_t, AsyncWaiter*> pending;
+
+ private:
+  Napi::Reference<Napi::Uint32Array> scratchRef_;
+  Napi::FunctionReference onAsync_;
+  std::vector<Packet> batch_;
+  size_t batchCount_ = 0;
+  napi_threadsafe_function tsfn_ = nullptr;
+  uint32_t nextId_ = 0;
+  std::vector<std::unique_ptr<AsyncWaiter>> free_;
+  std::mutex readyMutex_;
+  std::vector<AsyncWaiter*> ready_;
+  std::vector<AsyncWaiter*> delivering_;  // swapped with ready_ so neither reallocates each time
+  bool refed_ = false;
+};
+
+ThreadState& threadState(napi_env env);
+
+// A Uint8Array over a payload, zero-copy where the runtime allows external buffers, else a copy.
+// Takes ownership of `payload` either way.
+Napi::Value payloadToJs(Napi::Env env, Payload* payload);
+
+constexpr uint32_t PACKET_WORDS = 6;
+constexpr uint32_t FLAG_KEY_BIGINT = 1;
+constexpr uint32_t FLAG_OVERLAPPED_BIGINT = 2;
+constexpr uint32_t FLAG_HAS_DATA = 4;
+
+// The statuses that cross into JS (see native.d.ts).
+constexpr int32_t STATUS_CLOSED = -1;
+constexpr int32_t STATUS_FULL = -2;
+constexpr int32_t STATUS_TERMINATING = -3;
+
+}  // namespace iocp

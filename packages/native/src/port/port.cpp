@@ -1,0 +1,357 @@
+// See port.h for the model and the locking rules. Functions named *Locked run with mutex_ held.
+#include "port.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+namespace iocp {
+
+namespace {
+
+HeldPacket heldOf(const Packet& packet) {
+  return HeldPacket{packet.key, packet.overlapped, packet.bytes, packet.flags};
+}
+
+}  // namespace
+
+Port::Port(uint32_t concurrency, size_t capacity)
+    : concurrency_(concurrency == 0 ? 1 : concurrency), capacity_(capacity) {}
+
+Port::~Port() {
+  // No thread can reach the port any more, so no lock: free what nobody dequeued.
+  while (!queue_.empty()) Payload::destroy(queue_.popFront().data);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The waiter stack. An intrusive doubly-linked list so that a timed-out or cancelled waiter
+// leaves from the middle in O(1); releases always start from the top (LIFO).
+
+void Port::pushWaiterLocked(Waiter& waiter) {
+  waiter.state = WaitState::Waiting;
+  waiter.above = nullptr;
+  waiter.below = top_;
+  if (top_ != nullptr) top_->above = &waiter;
+  top_ = &waiter;
+  ++waiting_;
+}
+
+void Port::unlinkWaiterLocked(Waiter& waiter) {
+  if (waiter.above != nullptr) waiter.above->below = waiter.below;
+  else top_ = waiter.below;
+  if (waiter.below != nullptr) waiter.below->above = waiter.above;
+  waiter.above = waiter.below = nullptr;
+  --waiting_;
+}
+
+Port::AsyncRunning* Port::findAsyncRunningLocked(const Consumer* consumer) {
+  for (AsyncRunning& entry : asyncRunning_) {
+    if (entry.consumer == consumer) return &entry;
+  }
+  return nullptr;
+}
+
+// The waiter the concurrency rule lets run next: the top one while running < concurrency;
+// otherwise only an async waiter whose thread already counts as running here (it would not raise
+// the count), the newest such one.
+Waiter* Port::findEligibleLocked() {
+  if (top_ == nullptr) return nullptr;
+  if (running_ < concurrency_) return top_;
+  if (asyncRunning_.empty()) return nullptr;
+  for (Waiter* waiter = top_; waiter != nullptr; waiter = waiter->below) {
+    if (waiter->async && findAsyncRunningLocked(waiter->consumer) != nullptr) return waiter;
+  }
+  return nullptr;
+}
+
+void Port::deliverLocked(Waiter& waiter, const Packet& packet) {
+  unlinkWaiterLocked(waiter);
+  waiter.slot = packet;
+  waiter.state = WaitState::Delivered;
+  ++dequeued_;
+  if (waiter.async) {
+    if (AsyncRunning* entry = findAsyncRunningLocked(waiter.consumer)) {
+      ++entry->deliveries;
+    } else {
+      asyncRunning_.push_back(AsyncRunning{waiter.consumer, 1});  // allocates only at a new peak
+      ++running_;
+    }
+  } else {
+    // The consumer is asleep in get() on this port: it is associated with it already, and reads
+    // running_ under mutex_ when it wakes.
+    waiter.consumer->running_ = true;
+    ++running_;
+  }
+  waiter.wake(&waiter);
+}
+
+// Releases waiters while packets are queued and the rule allows, then, after a shutdown that
+// emptied the queue, wakes the rest with Closed. Called whenever running_ may have dropped or
+// the queue may have become empty.
+void Port::dispatchLocked() {
+  while (!queue_.empty()) {
+    Waiter* waiter = findEligibleLocked();
+    if (waiter == nullptr) break;
+    deliverLocked(*waiter, queue_.popFront());
+  }
+  if (drainedLocked()) closeWaitersLocked();
+}
+
+// Shutdown and close wake everybody in one pass.
+void Port::closeWaitersLocked() {
+  while (top_ != nullptr) {
+    Waiter& waiter = *top_;
+    unlinkWaiterLocked(waiter);
+    waiter.state = WaitState::Closed;
+    waiter.wake(&waiter);
+  }
+}
+
+void Port::stopRunningLocked(Consumer& consumer) {
+  if (consumer.port_.get() == this && consumer.running_) {
+    consumer.running_ = false;
+    --running_;
+  }
+}
+
+// Ends the async deliveries of `consumer` here (all of them, or one, for a requeue). Returns
+// whether running_ dropped.
+bool Port::dropAsyncRunningLocked(Consumer& consumer, bool oneDelivery) {
+  for (size_t i = 0; i < asyncRunning_.size(); ++i) {
+    if (asyncRunning_[i].consumer != &consumer) continue;
+    if (oneDelivery && asyncRunning_[i].deliveries > 1) {
+      --asyncRunning_[i].deliveries;
+      return false;
+    }
+    asyncRunning_[i] = asyncRunning_.back();
+    asyncRunning_.pop_back();
+    --running_;
+    return true;
+  }
+  return false;
+}
+
+size_t Port::takeLocked(Packet* out, size_t max) {
+  size_t count = 0;
+  while (count < max && !queue_.empty()) out[count++] = queue_.popFront();
+  dequeued_ += count;
+  return count;
+}
+
+// Moves `consumer` off this port (it is about to wait on another one): the IOCP rule that a
+// thread is associated with one port at a time.
+void Port::dissociate(Consumer& consumer) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (consumer.running_) {
+    consumer.running_ = false;
+    --running_;
+    dispatchLocked();
+  }
+  consumer.blockDepth_ = 0;
+  consumer.resumeRunning_ = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Status Port::post(const Packet& packet) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (state_ != State::Open) return Status::Closed;
+  if (queue_.empty()) {
+    if (Waiter* waiter = findEligibleLocked()) {
+      ++posted_;
+      deliverLocked(*waiter, packet);
+      return Status::Ok;
+    }
+  }
+  if (capacity_ != 0 && queue_.size() >= capacity_) return Status::Full;
+  queue_.pushBack(packet);
+  ++posted_;
+  return Status::Ok;
+}
+
+GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeoutMs) {
+  // The previous delivery ends here, whichever port it came from.
+  consumer.held_.clear();
+  std::shared_ptr<Port> previous;  // dropped after mutex_ is released (declared before the lock)
+  if (consumer.port_.get() != this) {
+    if (consumer.port_) consumer.port_->dissociate(consumer);
+    previous = std::move(consumer.port_);
+    consumer.port_ = shared_from_this();
+  }
+
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (state_ == State::Closed) return {Status::Closed, 0};
+  stopRunningLocked(consumer);
+  consumer.blockDepth_ = 0;
+  consumer.resumeRunning_ = false;
+  if (dropAsyncRunningLocked(consumer, false)) dispatchLocked();
+
+  size_t count = 0;
+  if (!queue_.empty() && running_ < concurrency_) {
+    // The fast path: the thread that just finished takes the next packet itself, no sleep.
+    count = takeLocked(out, max);
+    consumer.running_ = true;
+    ++running_;
+    if (drainedLocked()) closeWaitersLocked();
+  } else if (drainedLocked()) {
+    return {Status::Closed, 0};
+  } else if (timeoutMs == 0) {
+    return {Status::Timeout, 0};
+  } else {
+    Waiter& waiter = consumer.waiter_;
+    pushWaiterLocked(waiter);
+    const bool infinite = timeoutMs < 0;
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(infinite ? 0 : timeoutMs);
+    // Wait only inside a loop that re-checks the state: wake-ups may be spurious.
+    while (waiter.state == WaitState::Waiting) {
+      if (infinite) {
+        consumer.wakeup_.wait(lock);
+      } else if (consumer.wakeup_.wait_until(lock, deadline) == std::cv_status::timeout &&
+                 waiter.state == WaitState::Waiting) {
+        unlinkWaiterLocked(waiter);
+        waiter.state = WaitState::Idle;
+        return {Status::Timeout, 0};
+      }
+    }
+    if (waiter.state == WaitState::Closed) {
+      waiter.state = WaitState::Idle;
+      return {Status::Closed, 0};
+    }
+    // Delivered: the releaser counted this thread as running. Fill the rest of the batch from
+    // the queue; a thread that takes several packets at once still counts once.
+    waiter.state = WaitState::Idle;
+    out[0] = waiter.slot;
+    waiter.slot = Packet{};
+    count = 1 + takeLocked(out + 1, max - 1);
+    if (drainedLocked()) closeWaitersLocked();
+  }
+  lock.unlock();
+
+  // The held record is this thread's own until it goes away (forget), so it needs no lock.
+  for (size_t i = 0; i < count; ++i) consumer.held_.push_back(heldOf(out[i]));
+  return {Status::Ok, count};
+}
+
+Status Port::getAsync(Consumer& consumer, Waiter& waiter) {
+  if (consumer.port_.get() == this) consumer.held_.clear();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (state_ == State::Closed || drainedLocked()) return Status::Closed;
+  // A getAsync is a get on this port: the thread's earlier deliveries here end.
+  stopRunningLocked(consumer);
+  dropAsyncRunningLocked(consumer, false);
+  waiter.consumer = &consumer;
+  waiter.async = true;
+  pushWaiterLocked(waiter);
+  dispatchLocked();
+  return Status::Ok;
+}
+
+bool Port::cancelAsync(Waiter& waiter) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (waiter.state != WaitState::Waiting) return false;
+  unlinkWaiterLocked(waiter);
+  waiter.state = WaitState::Idle;
+  return true;
+}
+
+bool Port::requeue(Consumer& consumer, const Packet* packets, size_t count, bool fromAsync) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (state_ == State::Closed) return false;
+  for (size_t i = count; i > 0; --i) queue_.pushFront(packets[i - 1]);
+  dequeued_ -= count;
+  if (fromAsync) {
+    dropAsyncRunningLocked(consumer, true);
+  } else {
+    stopRunningLocked(consumer);
+    consumer.held_.clear();
+  }
+  dispatchLocked();
+  return true;
+}
+
+void Port::blockingEnter(Consumer& consumer) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (consumer.port_.get() != this) return;  // not associated here: nothing to stop counting
+  if (consumer.blockDepth_++ > 0) return;
+  consumer.resumeRunning_ = consumer.running_;
+  if (consumer.running_) {
+    consumer.running_ = false;
+    --running_;
+    dispatchLocked();
+  }
+}
+
+void Port::blockingLeave(Consumer& consumer) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (consumer.port_.get() != this || consumer.blockDepth_ == 0) return;
+  if (--consumer.blockDepth_ > 0) return;
+  if (consumer.resumeRunning_ && !consumer.running_ && state_ != State::Closed) {
+    consumer.running_ = true;
+    ++running_;  // may exceed concurrency_ for a while, as on Windows
+  }
+  consumer.resumeRunning_ = false;
+}
+
+std::vector<Packet> Port::close() {
+  std::vector<Packet> remaining;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (state_ == State::Closed) return remaining;
+  state_ = State::Closed;
+  remaining.reserve(queue_.size());
+  while (!queue_.empty()) remaining.push_back(queue_.popFront());
+  closeWaitersLocked();
+  asyncRunning_.clear();
+  return remaining;
+}
+
+Status Port::shutdown() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (state_ == State::Closed) return Status::Closed;
+  state_ = State::ShutDown;
+  if (queue_.empty()) closeWaitersLocked();
+  return Status::Ok;
+}
+
+PortStats Port::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return PortStats{queue_.size(), running_,    waiting_,  posted_, dequeued_,
+                   concurrency_,  capacity_,   static_cast<int>(state_)};
+}
+
+void Port::untie(Consumer& consumer) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const uint32_t before = running_;
+  stopRunningLocked(consumer);
+  dropAsyncRunningLocked(consumer, false);
+  if (running_ != before) dispatchLocked();
+}
+
+void Port::forget(Consumer& consumer) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const uint32_t before = running_;
+  if (consumer.port_.get() == this) {
+    stopRunningLocked(consumer);
+    if (!consumer.held_.empty()) {
+      orphans_.push_back(Orphan{consumer.threadId(), std::move(consumer.held_)});
+      consumer.held_.clear();
+    }
+    consumer.blockDepth_ = 0;
+  }
+  dropAsyncRunningLocked(consumer, false);
+  if (running_ != before) dispatchLocked();
+}
+
+std::vector<HeldPacket> Port::recoverHeld(uint64_t threadId) {
+  std::vector<HeldPacket> packets;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (size_t i = 0; i < orphans_.size(); ++i) {
+    if (orphans_[i].threadId != threadId) continue;
+    packets.insert(packets.end(), orphans_[i].packets.begin(), orphans_[i].packets.end());
+    orphans_.erase(orphans_.begin() + static_cast<std::ptrdiff_t>(i));
+    --i;
+  }
+  return packets;
+}
+
+}  // namespace iocp
