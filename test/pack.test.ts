@@ -2,7 +2,7 @@
 // for this platform) and @iocp/core gives tarballs that install into a fresh project outside
 // the workspace, with no compiler step, and work there.
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,7 +18,15 @@ function run(command: string, args: string[], cwd: string): string {
 
 describe('packed tarballs', () => {
   it('install into a fresh project and run there, from the prebuilt binary', () => {
-    const native = join(root, 'packages/native')
+    // prebuildify compiles in the package's own build/: do it in a copy, so that the suites
+    // running beside this one keep loading the workspace's addon undisturbed.
+    const source = join(root, 'packages/native')
+    const native = join(scratch, 'native')
+    cpSync(source, native, {
+      recursive: true,
+      filter: (path) => !/[/\\](build|prebuilds|node_modules)$/.test(path),
+    })
+    symlinkSync(join(source, 'node_modules'), join(native, 'node_modules'))
     run('pnpm', ['run', 'prebuild'], native)
     run('pnpm', ['pack', '--pack-destination', scratch], native)
     run('pnpm', ['pack', '--pack-destination', scratch], join(root, 'packages/core'))
