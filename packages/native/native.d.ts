@@ -10,82 +10,83 @@
  * the scratch, before the next get on this thread).
  */
 
-/** Status codes returned by the addon. Counts (>= 0) are returned as themselves. */
-export const enum Status {
-  Ok = 0,
-  /** get: timed out. */
-  Timeout = 0,
-  /** The port is closed (or shut down and drained, for get; shut down, for post). */
-  Closed = -1,
-  /** post: the port has a capacity and the queue is full. Nothing was posted. */
-  Full = -2,
-  /** get: the thread is being terminated; the packet went back to the head of the queue. */
-  Terminating = -3,
+/*
+ * Status codes returned by the addon (plain numbers; counts >= 0 are returned as themselves):
+ *    0  post: posted. get*: timed out (nothing taken).
+ *   -1  Closed: the port is closed (or shut down, for post; shut down and drained, for get).
+ *   -2  Full: post on a port at its capacity; nothing was posted.
+ *   -3  Terminating: get*: this thread is being terminated; what it was handed went back to the
+ *       head of the queue.
+ */
+
+declare namespace binding {
+  export interface NativePort {
+    /** key, overlapped: integers in [0, 2^53-1]; bytes: uint32. Never blocks. 0 | Closed | Full */
+    post(key: number, bytes: number, overlapped: number): number
+    /** General form: key/overlapped number or bigint (remembered per packet), optional payload
+     *  copied once. 0 | Closed | Full */
+    postEx(key: number | bigint, bytes: number, overlapped: number | bigint, data: Uint8Array | undefined): number
+    /** timeoutMs: -1 = infinite, 0 = poll, > 0 = milliseconds (integer). Blocks this thread.
+     *  1 = one packet in scratch slot 0 | 0 = timeout | Closed | Terminating */
+    get(timeoutMs: number): number
+    /** Up to max packets (max <= scratch capacity) into the scratch. count >= 1 | 0 | Closed | Terminating */
+    getMany(max: number, timeoutMs: number): number
+    /** Same as getMany, into a caller-owned Uint32Array (length >= max * 6). Payloads are
+     *  fetched with takeData(i) as for getMany. */
+    getManyInto(out: Uint32Array, max: number, timeoutMs: number): number
+    /** Register an async waiter for this thread; returns its id (> 0) or Closed.
+     *  Delivery comes through the callback given to init(). */
+    getAsync(): number
+    /** Withdraw a pending async waiter: true if it was still waiting (now removed);
+     *  false if its delivery is already on the way to the callback. */
+    cancelAsync(id: number): boolean
+    /** The calling thread stops / starts counting as running on this port (nestable). */
+    blockingEnter(): void
+    blockingLeave(): void
+    /** Close: wakes every waiter with Closed. Returns what was queued, as a flat array of
+     *  7 entries per packet: keyLo, keyHi, ovLo, ovHi, bytes, flags, data (Uint8Array | undefined). */
+    close(): Array<number | Uint8Array | undefined>
+    /** No new posts; waiters drain, then Closed. 0 | Closed */
+    shutdown(): number
+    /** Writes [queued, running, waiting, posted, dequeued, concurrency, capacity, state]
+     *  into out (Float64Array(8)). state: 0 open, 1 shut down, 2 closed. */
+    stats(out: Float64Array): void
+    /** [id, pin]: the pin keeps the port alive until a fromHandle of it opens it, or close(). */
+    handle(): [number, number]
+    /** Packets held by a thread that has exited (delivered and not followed by another get),
+     *  removed from the record; flat array like close(). Empty if none. */
+    recoverHeld(threadId: number): Array<number | Uint8Array | undefined>
+    /** Drop this wrapper's reference (the port itself lives on while other wrappers exist). */
+    release(): void
+  }
+
+  export interface NativeBinding {
+    /** Once per thread (environment): the scratch (Uint32Array, length = capacity * 6), the
+     *  thread id (worker_threads.threadId) and the async delivery callback. The callback is
+     *  called on this thread's event loop for each delivered async waiter as
+     *  (id, status, keyLo, keyHi, ovLo, ovHi, bytes, flags, data), status 0 (delivered) or -1
+     *  (the port closed; the other values are then 0), and returns true if it took
+     *  the packet, false to give it back (an aborted waiter): it goes back to the queue's head. */
+    init(scratch: Uint32Array, threadId: number,
+         onAsync: (id: number, status: number, keyLo: number, keyHi: number, ovLo: number,
+                   ovHi: number, bytes: number, flags: number, data: Uint8Array | undefined) => boolean): void
+    /** Replace the scratch (to grow it for a larger getMany). */
+    setScratch(scratch: Uint32Array): void
+    /** The payload of packet i of the last get/getMany on this thread (once; then gone). */
+    takeData(i: number): Uint8Array
+    /** concurrency >= 1, capacity 0 = unbounded. */
+    createPort(concurrency: number, capacity: number): NativePort
+    /** A NativePort, or Closed if the port was closed or no longer exists. */
+    openPort(id: number, pin: number): NativePort | number
+    /** Main thread's exit hook, installed by index.js itself (process.on('exit')): closes every
+     *  port so that no thread stays blocked while Node joins the workers. */
+    closeAllPorts(): void
+    readonly PACKET_WORDS: 6
+    readonly FLAG_KEY_BIGINT: 1
+    readonly FLAG_OVERLAPPED_BIGINT: 2
+    readonly FLAG_HAS_DATA: 4
+  }
 }
 
-export interface NativePort {
-  /** key, overlapped: integers in [0, 2^53-1]; bytes: uint32. Never blocks. 0 | Closed | Full */
-  post(key: number, bytes: number, overlapped: number): number
-  /** General form: key/overlapped number or bigint (remembered per packet), optional payload
-   *  copied once. 0 | Closed | Full */
-  postEx(key: number | bigint, bytes: number, overlapped: number | bigint, data: Uint8Array | undefined): number
-  /** timeoutMs: -1 = infinite, 0 = poll, > 0 = milliseconds (integer). Blocks this thread.
-   *  1 = one packet in scratch slot 0 | 0 = timeout | Closed | Terminating */
-  get(timeoutMs: number): number
-  /** Up to max packets (max <= scratch capacity) into the scratch. count >= 1 | 0 | Closed | Terminating */
-  getMany(max: number, timeoutMs: number): number
-  /** Same as getMany, into a caller-owned Uint32Array (length >= max * 6). */
-  getManyInto(out: Uint32Array, max: number, timeoutMs: number): number
-  /** Register an async waiter for this thread; returns its id (> 0) or Closed.
-   *  Delivery comes through the callback given to init(). */
-  getAsync(): number
-  /** Withdraw a pending async waiter: true if it was still waiting (now removed);
-   *  false if its delivery is already on the way to the callback. */
-  cancelAsync(id: number): boolean
-  /** The calling thread stops / starts counting as running on this port (nestable). */
-  blockingEnter(): void
-  blockingLeave(): void
-  /** Close: wakes every waiter with Closed. Returns what was queued, as a flat array of
-   *  7 entries per packet: keyLo, keyHi, ovLo, ovHi, bytes, flags, data (Uint8Array | undefined). */
-  close(): Array<number | Uint8Array | undefined>
-  /** No new posts; waiters drain, then Closed. 0 | Closed */
-  shutdown(): number
-  /** Writes [queued, running, waiting, posted, dequeued, concurrency, capacity, state]
-   *  into out (Float64Array(8)). state: 0 open, 1 shut down, 2 closed. */
-  stats(out: Float64Array): void
-  /** [id, pin]: the pin keeps the port alive until a fromHandle of it opens it, or close(). */
-  handle(): [number, number]
-  /** Packets held by a thread that has exited (delivered and not followed by another get),
-   *  removed from the record; flat array like close(). Empty if none. */
-  recoverHeld(threadId: number): Array<number | Uint8Array | undefined>
-  /** Drop this wrapper's reference (the port itself lives on while other wrappers exist). */
-  release(): void
-}
-
-export interface NativeBinding {
-  /** Once per thread (environment): the scratch (Uint32Array, length = capacity * 6), the
-   *  thread id (worker_threads.threadId) and the async delivery callback. The callback is
-   *  called on this thread's event loop for each delivered async waiter as
-   *  (id, status, keyLo, keyHi, ovLo, ovHi, bytes, flags, data) and returns true if it took
-   *  the packet, false to give it back (an aborted waiter): it goes back to the queue's head. */
-  init(scratch: Uint32Array, threadId: number,
-       onAsync: (id: number, status: number, keyLo: number, keyHi: number, ovLo: number,
-                 ovHi: number, bytes: number, flags: number, data: Uint8Array | undefined) => boolean): void
-  /** Replace the scratch (to grow it for a larger getMany). */
-  setScratch(scratch: Uint32Array): void
-  /** The payload of packet i of the last get/getMany on this thread (once; then gone). */
-  takeData(i: number): Uint8Array
-  /** concurrency >= 1, capacity 0 = unbounded. */
-  createPort(concurrency: number, capacity: number): NativePort
-  /** A NativePort, or Closed if the port was closed or no longer exists. */
-  openPort(id: number, pin: number): NativePort | number
-  /** Main thread's exit hook: close every port so that no thread stays blocked. */
-  closeAllPorts(): void
-  readonly PACKET_WORDS: 6
-  readonly FLAG_KEY_BIGINT: 1
-  readonly FLAG_OVERLAPPED_BIGINT: 2
-  readonly FLAG_HAS_DATA: 4
-}
-
-declare const binding: NativeBinding
-export default binding
+declare const binding: binding.NativeBinding
+export = binding
