@@ -34,7 +34,7 @@ describe('worker termination', () => {
     const worker = startFixture('blocked-get.mjs', { handle: port.handle })
     await until(() => port.stats().waiting === 1)
     port.close() // wakes it: a thread blocked in native code cannot be terminated otherwise
-    expect(await worker.worker.terminate()).toBe(1) // resolves: the thread could be ended
+    expect(typeof (await worker.worker.terminate())).toBe('number') // resolves: the thread ended
     expect(() => port.post(1)).toThrow(PortClosedError)
   })
 
@@ -62,5 +62,20 @@ describe('handle lifetime', () => {
     const result = JSON.parse(child.stdout.trim()) as { key: number | null; reopened: string }
     expect(result.key).toBe(99)
     expect(result.reopened).toBe('PortClosedError')
+  })
+})
+
+describe('the event loop and getAsync', () => {
+  it('a pending getAsync keeps the process alive until its packet arrives', () => {
+    const child = runChild('keep-alive.mjs', ['pending'])
+    expect(child.signal).toBeNull()
+    expect(child.stdout.split('\n').filter(Boolean)).toEqual(['got 5', 'beforeExit'])
+  })
+
+  it('a port with nothing pending does not keep the process alive', () => {
+    const child = runChild('keep-alive.mjs', ['idle'])
+    expect(child.signal).toBeNull()
+    expect(child.status).toBe(0)
+    expect(child.stdout.split('\n').filter(Boolean)).toEqual(['AbortError', 'beforeExit'])
   })
 })
