@@ -1,14 +1,53 @@
 'use strict'
 
-// Loads the addon (prebuilds/ first, then build/Release) and installs the main thread's exit
-// hook: Node joins worker threads before any native cleanup hook runs, so a worker asleep in
-// get() would make process.exit() (or an uncaught error) hang. Closing every port on 'exit'
-// wakes them all first.
+// Loads the addon (build/Release when it was compiled here, else prebuilds/) and gives it the
+// shape native.d.ts describes: ports are small JS objects over the addon's External, whose
+// methods call the addon's port functions (JIT-inlined; see src/binding/native_port.h for why
+// this is not an ObjectWrap).
+//
+// It also installs the main thread's exit hook: Node joins worker threads before any native
+// cleanup hook runs, so a worker asleep in get() would make process.exit() (or an uncaught
+// error) hang. Closing every port on 'exit' wakes them all first.
 const { isMainThread } = require('worker_threads')
-const binding = require('node-gyp-build')(__dirname)
+const addon = require('node-gyp-build')(__dirname)
+
+class NativePort {
+  constructor (external) { this.external = external }
+  post (key, bytes, overlapped) { return addon.portPost(this.external, key, bytes, overlapped) }
+  postEx (key, bytes, overlapped, data) { return addon.portPostEx(this.external, key, bytes, overlapped, data) }
+  get (timeoutMs) { return addon.portGet(this.external, timeoutMs) }
+  getMany (max, timeoutMs) { return addon.portGetMany(this.external, max, timeoutMs) }
+  getManyInto (out, max, timeoutMs) { return addon.portGetManyInto(this.external, out, max, timeoutMs) }
+  getAsync () { return addon.portGetAsync(this.external) }
+  cancelAsync (id) { return addon.portCancelAsync(this.external, id) }
+  blockingEnter () { addon.portBlockingEnter(this.external) }
+  blockingLeave () { addon.portBlockingLeave(this.external) }
+  close () { return addon.portClose(this.external) }
+  shutdown () { return addon.portShutdown(this.external) }
+  stats (out) { addon.portStats(this.external, out) }
+  handle () { return addon.portHandle(this.external) }
+  recoverHeld (threadId) { return addon.portRecoverHeld(this.external, threadId) }
+  release () { addon.portRelease(this.external) }
+}
+
+const binding = {
+  init: addon.init,
+  setScratch: addon.setScratch,
+  takeData: addon.takeData,
+  createPort: (concurrency, capacity) => new NativePort(addon.createPort(concurrency, capacity)),
+  openPort: (id, pin) => {
+    const opened = addon.openPort(id, pin)
+    return typeof opened === 'number' ? opened : new NativePort(opened)
+  },
+  closeAllPorts: addon.closeAllPorts,
+  PACKET_WORDS: addon.PACKET_WORDS,
+  FLAG_KEY_BIGINT: addon.FLAG_KEY_BIGINT,
+  FLAG_OVERLAPPED_BIGINT: addon.FLAG_OVERLAPPED_BIGINT,
+  FLAG_HAS_DATA: addon.FLAG_HAS_DATA,
+}
 
 if (isMainThread) {
-  process.on('exit', () => binding.closeAllPorts())
+  process.on('exit', () => addon.closeAllPorts())
 }
 
 module.exports = binding

@@ -31,20 +31,28 @@ Napi::Value takeData(const Napi::CallbackInfo& info) {
   return payloadToJs(info.Env(), payload);
 }
 
+bool requireInit(const Napi::CallbackInfo& info) {
+  if (threadState(info.Env()).consumer) return true;
+  Napi::Error::New(info.Env(), "@iocp/native: init() must be called first").ThrowAsJavaScriptException();
+  return false;
+}
+
 Napi::Value createPort(const Napi::CallbackInfo& info) {
+  if (!requireInit(info)) return Napi::Value();
   const uint32_t concurrency = info[0].As<Napi::Number>().Uint32Value();
   const size_t capacity = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
   auto port = std::make_shared<Port>(concurrency, capacity);
   const uint64_t id = HandleTable::instance().add(port);
-  return NativePort::wrap(info.Env(), std::move(port), id);
+  return wrapPort(info.Env(), std::move(port), id);
 }
 
 Napi::Value openPort(const Napi::CallbackInfo& info) {
+  if (!requireInit(info)) return Napi::Value();
   const uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
   const uint64_t pin = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
   std::shared_ptr<Port> port = HandleTable::instance().open(id, pin);
   if (!port) return Napi::Number::New(info.Env(), STATUS_CLOSED);
-  return NativePort::wrap(info.Env(), std::move(port), id);
+  return wrapPort(info.Env(), std::move(port), id);
 }
 
 // The main thread's exit hook. Node joins worker threads before any native cleanup hook runs,
@@ -58,13 +66,13 @@ void closeAllPorts(const Napi::CallbackInfo&) {
 Napi::Object initModule(Napi::Env env, Napi::Object exports) {
   ThreadState* state = new ThreadState(env);
   env.SetInstanceData<ThreadState>(state);
-  state->portConstructor = Napi::Persistent(NativePort::define(env));
   exports.Set("init", Napi::Function::New<init>(env, "init"));
   exports.Set("setScratch", Napi::Function::New<setScratch>(env, "setScratch"));
   exports.Set("takeData", Napi::Function::New<takeData>(env, "takeData"));
   exports.Set("createPort", Napi::Function::New<createPort>(env, "createPort"));
   exports.Set("openPort", Napi::Function::New<openPort>(env, "openPort"));
   exports.Set("closeAllPorts", Napi::Function::New<closeAllPorts>(env, "closeAllPorts"));
+  definePortFunctions(env, exports, state);
   exports.Set("PACKET_WORDS", Napi::Number::New(env, PACKET_WORDS));
   exports.Set("FLAG_KEY_BIGINT", Napi::Number::New(env, FLAG_KEY_BIGINT));
   exports.Set("FLAG_OVERLAPPED_BIGINT", Napi::Number::New(env, FLAG_OVERLAPPED_BIGINT));

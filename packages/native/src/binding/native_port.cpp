@@ -1,7 +1,5 @@
 #include "native_port.h"
 
-#include <cmath>
-
 #include "handle_table.h"
 #include "thread_state.h"
 
@@ -9,8 +7,28 @@ namespace iocp {
 
 namespace {
 
-// Type tag: a NativePort method called on anything else is refused (napi_check_object_type_tag).
-const napi_type_tag kNativePortTag = {0x696f63702d706f72ULL, 0x742d777261707065ULL};
+// Type tag of the External. The hot functions rely on napi_get_value_external's own type check
+// (the argument comes from @iocp/core); the others also check the tag.
+const napi_type_tag kNativePortTag = {0x696f63702d706f72ULL, 0x742d657874726e6cULL};
+
+NativePort* portOf(const Napi::CallbackInfo& info) {
+  void* data = nullptr;
+  napi_get_value_external(info.Env(), info[0], &data);
+  return static_cast<NativePort*>(data);
+}
+
+NativePort* checkedPortOf(const Napi::CallbackInfo& info) {
+  bool tagged = false;
+  if (!info[0].IsExternal() ||
+      napi_check_object_type_tag(info.Env(), info[0], &kNativePortTag, &tagged) != napi_ok || !tagged) {
+    NAPI_THROW(Napi::TypeError::New(info.Env(), "@iocp/native: not a port"), nullptr);
+  }
+  return portOf(info);
+}
+
+ThreadState& stateOf(const Napi::CallbackInfo& info) {
+  return *static_cast<ThreadState*>(info.Data());
+}
 
 uint64_t toU64(const Napi::Value& value, uint32_t bigintFlag, uint32_t& flags) {
   if (value.IsBigInt()) {
@@ -35,6 +53,10 @@ int32_t statusCode(Status status) {
   return STATUS_CLOSED;
 }
 
+Napi::Value number(const Napi::CallbackInfo& info, double value) {
+  return Napi::Number::New(info.Env(), value);
+}
+
 // close() and recoverHeld() answer with 7 entries per packet:
 // keyLo, keyHi, ovLo, ovHi, bytes, flags, data (Uint8Array | undefined).
 template <typename Item, typename DataOf>
@@ -54,78 +76,17 @@ Napi::Array flatPackets(Napi::Env env, const std::vector<Item>& packets, DataOf 
   return out;
 }
 
-}  // namespace
-
-Napi::Function NativePort::define(Napi::Env env) {
-  return DefineClass(env, "NativePort",
-                     {
-                         InstanceMethod<&NativePort::post>("post"),
-                         InstanceMethod<&NativePort::postEx>("postEx"),
-                         InstanceMethod<&NativePort::get>("get"),
-                         InstanceMethod<&NativePort::getMany>("getMany"),
-                         InstanceMethod<&NativePort::getManyInto>("getManyInto"),
-                         InstanceMethod<&NativePort::getAsync>("getAsync"),
-                         InstanceMethod<&NativePort::cancelAsync>("cancelAsync"),
-                         InstanceMethod<&NativePort::blockingEnter>("blockingEnter"),
-                         InstanceMethod<&NativePort::blockingLeave>("blockingLeave"),
-                         InstanceMethod<&NativePort::close>("close"),
-                         InstanceMethod<&NativePort::shutdown>("shutdown"),
-                         InstanceMethod<&NativePort::stats>("stats"),
-                         InstanceMethod<&NativePort::handle>("handle"),
-                         InstanceMethod<&NativePort::recoverHeld>("recoverHeld"),
-                         InstanceMethod<&NativePort::release>("release"),
-                     });
-}
-
-NativePort::NativePort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePort>(info) {
-  if (!threadState(info.Env()).consumer) {
-    NAPI_THROW_VOID(Napi::Error::New(info.Env(), "@iocp/native: init() must be called first"));
-  }
-  napi_type_tag_object(info.Env(), info.This(), &kNativePortTag);
-}
-
-Napi::Object NativePort::wrap(Napi::Env env, std::shared_ptr<Port> port, uint64_t id) {
-  Napi::Object object = threadState(env).portConstructor.New({});
-  NativePort* self = Unwrap(object);
-  self->port_ = std::move(port);
-  self->id_ = id;
-  return object;
-}
-
-Napi::Value NativePort::post(const Napi::CallbackInfo& info) {
-  if (!port_) return Napi::Number::New(info.Env(), STATUS_CLOSED);
-  Packet packet;
-  packet.key = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-  packet.bytes = info[1].As<Napi::Number>().Uint32Value();
-  packet.overlapped = static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue());
-  return Napi::Number::New(info.Env(), statusCode(port_->post(packet)));
-}
-
-Napi::Value NativePort::postEx(const Napi::CallbackInfo& info) {
-  if (!port_) return Napi::Number::New(info.Env(), STATUS_CLOSED);
-  Packet packet;
-  packet.key = toU64(info[0], FLAG_KEY_BIGINT, packet.flags);
-  packet.bytes = info[1].As<Napi::Number>().Uint32Value();
-  packet.overlapped = toU64(info[2], FLAG_OVERLAPPED_BIGINT, packet.flags);
-  if (info[3].IsTypedArray()) {
-    Napi::Uint8Array data = info[3].As<Napi::Uint8Array>();
-    packet.data = Payload::copyOf(data.Data(), data.ByteLength());  // the one copy
-  }
-  const Status status = port_->post(packet);
-  if (status != Status::Ok) Payload::destroy(packet.data);  // nothing was posted
-  return Napi::Number::New(info.Env(), statusCode(status));
-}
-
-int32_t NativePort::receive(napi_env env, uint32_t* out, size_t max, int64_t timeoutMs) {
-  if (!port_) return STATUS_CLOSED;
-  ThreadState& state = threadState(env);
+// The shared receive path of get/getMany/getManyInto: the count, or a status.
+int32_t receive(napi_env env, ThreadState& state, NativePort& self, uint32_t* out, size_t max,
+                int64_t timeoutMs) {
+  if (!self.port) return STATUS_CLOSED;
   Packet* batch = state.batchFor(max);
-  const GetResult result = port_->get(*state.consumer, batch, max, timeoutMs);
+  const GetResult result = self.port->get(*state.consumer, batch, max, timeoutMs);
   if (result.status != Status::Ok) return statusCode(result.status);
   if (!state.canRunJs(env)) {
     // This thread is being terminated while it was handed the packets: they go back to the
     // head of the queue rather than die with it.
-    if (!port_->requeue(*state.consumer, batch, result.count, false)) {
+    if (!self.port->requeue(*state.consumer, batch, result.count, false)) {
       for (size_t i = 0; i < result.count; ++i) Payload::destroy(batch[i].data);
     }
     return STATUS_TERMINATING;
@@ -135,45 +96,74 @@ int32_t NativePort::receive(napi_env env, uint32_t* out, size_t max, int64_t tim
   return static_cast<int32_t>(result.count);
 }
 
-Napi::Value NativePort::get(const Napi::CallbackInfo& info) {
-  ThreadState& state = threadState(info.Env());
-  return Napi::Number::New(info.Env(), receive(info.Env(), state.scratch, 1, toTimeout(info[0])));
+// --- the functions; info[0] is the port's External -------------------------------------------
+
+Napi::Value portPost(const Napi::CallbackInfo& info) {
+  NativePort& self = *portOf(info);
+  if (!self.port) return number(info, STATUS_CLOSED);
+  Packet packet;
+  packet.key = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+  packet.bytes = info[2].As<Napi::Number>().Uint32Value();
+  packet.overlapped = static_cast<uint64_t>(info[3].As<Napi::Number>().DoubleValue());
+  return number(info, statusCode(self.port->post(packet)));
 }
 
-Napi::Value NativePort::getMany(const Napi::CallbackInfo& info) {
-  ThreadState& state = threadState(info.Env());
-  size_t max = info[0].As<Napi::Number>().Uint32Value();
-  if (max > state.scratchPackets) max = state.scratchPackets;
-  return Napi::Number::New(info.Env(), receive(info.Env(), state.scratch, max, toTimeout(info[1])));
+Napi::Value portPostEx(const Napi::CallbackInfo& info) {
+  NativePort& self = *portOf(info);
+  if (!self.port) return number(info, STATUS_CLOSED);
+  Packet packet;
+  packet.key = toU64(info[1], FLAG_KEY_BIGINT, packet.flags);
+  packet.bytes = info[2].As<Napi::Number>().Uint32Value();
+  packet.overlapped = toU64(info[3], FLAG_OVERLAPPED_BIGINT, packet.flags);
+  if (info[4].IsTypedArray()) {
+    Napi::Uint8Array data = info[4].As<Napi::Uint8Array>();
+    packet.data = Payload::copyOf(data.Data(), data.ByteLength());  // the one copy
+  }
+  const Status status = self.port->post(packet);
+  if (status != Status::Ok) Payload::destroy(packet.data);  // nothing was posted
+  return number(info, statusCode(status));
 }
 
-Napi::Value NativePort::getManyInto(const Napi::CallbackInfo& info) {
-  Napi::Uint32Array out = info[0].As<Napi::Uint32Array>();
+Napi::Value portGet(const Napi::CallbackInfo& info) {
+  ThreadState& state = stateOf(info);
+  return number(info, receive(info.Env(), state, *portOf(info), state.scratch, 1, toTimeout(info[1])));
+}
+
+Napi::Value portGetMany(const Napi::CallbackInfo& info) {
+  ThreadState& state = stateOf(info);
   size_t max = info[1].As<Napi::Number>().Uint32Value();
-  if (max > out.ElementLength() / PACKET_WORDS) max = out.ElementLength() / PACKET_WORDS;
-  return Napi::Number::New(info.Env(), receive(info.Env(), out.Data(), max, toTimeout(info[2])));
+  if (max > state.scratchPackets) max = state.scratchPackets;
+  return number(info, receive(info.Env(), state, *portOf(info), state.scratch, max, toTimeout(info[2])));
 }
 
-Napi::Value NativePort::getAsync(const Napi::CallbackInfo& info) {
+Napi::Value portGetManyInto(const Napi::CallbackInfo& info) {
+  Napi::Uint32Array out = info[1].As<Napi::Uint32Array>();
+  size_t max = info[2].As<Napi::Number>().Uint32Value();
+  if (max > out.ElementLength() / PACKET_WORDS) max = out.ElementLength() / PACKET_WORDS;
+  return number(info, receive(info.Env(), stateOf(info), *portOf(info), out.Data(), max, toTimeout(info[3])));
+}
+
+Napi::Value portGetAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!port_) return Napi::Number::New(env, STATUS_CLOSED);
-  ThreadState& state = threadState(env);
-  AsyncWaiter* waiter = state.acquireWaiter(port_);
+  NativePort& self = *portOf(info);
+  if (!self.port) return number(info, STATUS_CLOSED);
+  ThreadState& state = stateOf(info);
+  AsyncWaiter* waiter = state.acquireWaiter(self.port);
   state.pending.emplace(waiter->id, waiter);
   const uint32_t id = waiter->id;
-  if (port_->getAsync(*state.consumer, waiter->waiter) != Status::Ok) {
+  if (self.port->getAsync(*state.consumer, waiter->waiter) != Status::Ok) {
     state.pending.erase(id);
     state.recycleWaiter(waiter);
-    return Napi::Number::New(env, STATUS_CLOSED);
+    return number(info, STATUS_CLOSED);
   }
   state.updateRef(env);
-  return Napi::Number::New(env, id);
+  return number(info, id);
 }
 
-Napi::Value NativePort::cancelAsync(const Napi::CallbackInfo& info) {
+Napi::Value portCancelAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ThreadState& state = threadState(env);
-  auto found = state.pending.find(info[0].As<Napi::Number>().Uint32Value());
+  ThreadState& state = stateOf(info);
+  auto found = state.pending.find(info[1].As<Napi::Number>().Uint32Value());
   if (found == state.pending.end()) return Napi::Boolean::New(env, false);
   AsyncWaiter* waiter = found->second;
   if (!waiter->port->cancelAsync(waiter->waiter)) return Napi::Boolean::New(env, false);
@@ -183,38 +173,43 @@ Napi::Value NativePort::cancelAsync(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-Napi::Value NativePort::blockingEnter(const Napi::CallbackInfo& info) {
-  if (port_) port_->blockingEnter(*threadState(info.Env()).consumer);
+Napi::Value portBlockingEnter(const Napi::CallbackInfo& info) {
+  NativePort* self = checkedPortOf(info);
+  if (self != nullptr && self->port) self->port->blockingEnter(*stateOf(info).consumer);
   return info.Env().Undefined();
 }
 
-Napi::Value NativePort::blockingLeave(const Napi::CallbackInfo& info) {
-  if (port_) port_->blockingLeave(*threadState(info.Env()).consumer);
+Napi::Value portBlockingLeave(const Napi::CallbackInfo& info) {
+  NativePort* self = checkedPortOf(info);
+  if (self != nullptr && self->port) self->port->blockingLeave(*stateOf(info).consumer);
   return info.Env().Undefined();
 }
 
-Napi::Value NativePort::close(const Napi::CallbackInfo& info) {
+Napi::Value portClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!port_) return Napi::Array::New(env, 0);
-  std::vector<Packet> remaining = port_->close();
-  HandleTable::instance().remove(id_);
+  NativePort* self = checkedPortOf(info);
+  if (self == nullptr || !self->port) return Napi::Array::New(env, 0);
+  std::vector<Packet> remaining = self->port->close();
+  HandleTable::instance().remove(self->id);
   return flatPackets(env, remaining, [](const Packet& p) { return p.data; });
 }
 
-Napi::Value NativePort::shutdown(const Napi::CallbackInfo& info) {
-  if (!port_) return Napi::Number::New(info.Env(), STATUS_CLOSED);
-  return Napi::Number::New(info.Env(), statusCode(port_->shutdown()));
+Napi::Value portShutdown(const Napi::CallbackInfo& info) {
+  NativePort* self = checkedPortOf(info);
+  if (self == nullptr || !self->port) return number(info, STATUS_CLOSED);
+  return number(info, statusCode(self->port->shutdown()));
 }
 
-Napi::Value NativePort::stats(const Napi::CallbackInfo& info) {
-  Napi::Float64Array out = info[0].As<Napi::Float64Array>();
-  double* values = out.Data();
-  if (!port_) {
+Napi::Value portStats(const Napi::CallbackInfo& info) {
+  NativePort* self = checkedPortOf(info);
+  if (self == nullptr) return info.Env().Undefined();
+  double* values = info[1].As<Napi::Float64Array>().Data();
+  if (!self->port) {
     for (size_t i = 0; i < 8; ++i) values[i] = 0;
     values[7] = 2;
     return info.Env().Undefined();
   }
-  const PortStats s = port_->stats();
+  const PortStats s = self->port->stats();
   values[0] = static_cast<double>(s.queued);
   values[1] = static_cast<double>(s.running);
   values[2] = static_cast<double>(s.waiting);
@@ -226,29 +221,70 @@ Napi::Value NativePort::stats(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value NativePort::handle(const Napi::CallbackInfo& info) {
+Napi::Value portHandle(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const uint64_t pin = port_ ? HandleTable::instance().pin(id_) : 0;
+  NativePort* self = checkedPortOf(info);
+  if (self == nullptr) return env.Undefined();
+  const uint64_t pin = self->port ? HandleTable::instance().pin(self->id) : 0;
   Napi::Array pair = Napi::Array::New(env, 2);
-  pair.Set(0u, Napi::Number::New(env, static_cast<double>(id_)));
+  pair.Set(0u, Napi::Number::New(env, static_cast<double>(self->id)));
   pair.Set(1u, Napi::Number::New(env, static_cast<double>(pin)));
   return pair;
 }
 
-Napi::Value NativePort::recoverHeld(const Napi::CallbackInfo& info) {
+Napi::Value portRecoverHeld(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!port_) return Napi::Array::New(env, 0);
-  const uint64_t threadId = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-  std::vector<HeldPacket> held = port_->recoverHeld(threadId);
+  NativePort* self = checkedPortOf(info);
+  if (self == nullptr || !self->port) return Napi::Array::New(env, 0);
+  const uint64_t threadId = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+  std::vector<HeldPacket> held = self->port->recoverHeld(threadId);
   return flatPackets(env, held, [](const HeldPacket&) -> Payload* { return nullptr; });
 }
 
-Napi::Value NativePort::release(const Napi::CallbackInfo& info) {
-  if (port_) {
-    port_->untie(*threadState(info.Env()).consumer);
-    port_.reset();
+Napi::Value portRelease(const Napi::CallbackInfo& info) {
+  NativePort* self = checkedPortOf(info);
+  if (self != nullptr && self->port) {
+    self->port->untie(*stateOf(info).consumer);
+    self->port.reset();
   }
   return info.Env().Undefined();
+}
+
+}  // namespace
+
+Napi::Value wrapPort(Napi::Env env, std::shared_ptr<Port> port, uint64_t id) {
+  NativePort* self = new NativePort{std::move(port), id};
+  Napi::External<NativePort> external =
+      Napi::External<NativePort>::New(env, self, [](Napi::Env, NativePort* gone) { delete gone; });
+  napi_type_tag_object(env, external, &kNativePortTag);
+  return external;
+}
+
+void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state) {
+  struct Entry {
+    const char* name;
+    Napi::Value (*fn)(const Napi::CallbackInfo&);
+  };
+  static const Entry entries[] = {
+      {"portPost", portPost},
+      {"portPostEx", portPostEx},
+      {"portGet", portGet},
+      {"portGetMany", portGetMany},
+      {"portGetManyInto", portGetManyInto},
+      {"portGetAsync", portGetAsync},
+      {"portCancelAsync", portCancelAsync},
+      {"portBlockingEnter", portBlockingEnter},
+      {"portBlockingLeave", portBlockingLeave},
+      {"portClose", portClose},
+      {"portShutdown", portShutdown},
+      {"portStats", portStats},
+      {"portHandle", portHandle},
+      {"portRecoverHeld", portRecoverHeld},
+      {"portRelease", portRelease},
+  };
+  for (const Entry& entry : entries) {
+    exports.Set(entry.name, Napi::Function::New(env, entry.fn, entry.name, state));
+  }
 }
 
 }  // namespace iocp

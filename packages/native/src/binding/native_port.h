@@ -1,7 +1,14 @@
-// NativePort: the JS wrapper of one std::shared_ptr<Port> in one environment. Internal to
-// @iocp/core, which validates every argument first: methods take positional, already-checked
-// values and answer with status codes (see ../../native.d.ts), so that @iocp/core owns every
-// error message and the hot path never builds an exception.
+// The port as the addon hands it to JS: an External over a heap NativePort (one per wrapper,
+// each holding a std::shared_ptr to the shared engine Port). index.js wraps it in a small JS
+// class whose methods call the module functions defined here with the External first.
+//
+// Why an External and module functions rather than Napi::ObjectWrap: unwrapping an ObjectWrap
+// is a private-property lookup on every call, and callgrind showed it costing more than the
+// engine's post and get together. An External is read with one type check, and the functions
+// get this thread's ThreadState as their `data`, so the hot path does no lookups at all.
+//
+// Every argument is positional and already validated by @iocp/core; answers are status codes
+// (see ../../native.d.ts) so that @iocp/core owns every error message.
 #pragma once
 
 #include <napi.h>
@@ -12,36 +19,17 @@
 
 namespace iocp {
 
-class NativePort : public Napi::ObjectWrap<NativePort> {
- public:
-  static Napi::Function define(Napi::Env env);
-  // A wrapper around `port` (registered under `id`).
-  static Napi::Object wrap(Napi::Env env, std::shared_ptr<Port> port, uint64_t id);
+struct ThreadState;
 
-  explicit NativePort(const Napi::CallbackInfo& info);
-
- private:
-  Napi::Value post(const Napi::CallbackInfo& info);
-  Napi::Value postEx(const Napi::CallbackInfo& info);
-  Napi::Value get(const Napi::CallbackInfo& info);
-  Napi::Value getMany(const Napi::CallbackInfo& info);
-  Napi::Value getManyInto(const Napi::CallbackInfo& info);
-  Napi::Value getAsync(const Napi::CallbackInfo& info);
-  Napi::Value cancelAsync(const Napi::CallbackInfo& info);
-  Napi::Value blockingEnter(const Napi::CallbackInfo& info);
-  Napi::Value blockingLeave(const Napi::CallbackInfo& info);
-  Napi::Value close(const Napi::CallbackInfo& info);
-  Napi::Value shutdown(const Napi::CallbackInfo& info);
-  Napi::Value stats(const Napi::CallbackInfo& info);
-  Napi::Value handle(const Napi::CallbackInfo& info);
-  Napi::Value recoverHeld(const Napi::CallbackInfo& info);
-  Napi::Value release(const Napi::CallbackInfo& info);
-
-  // The shared receive path of get/getMany/getManyInto: returns the count or a status.
-  int32_t receive(napi_env env, uint32_t* out, size_t max, int64_t timeoutMs);
-
-  std::shared_ptr<Port> port_;  // empty after release()
-  uint64_t id_ = 0;
+struct NativePort {
+  std::shared_ptr<Port> port;  // empty after release()
+  uint64_t id = 0;
 };
+
+// An External owning a new NativePort for `port`; freed when the External is collected.
+Napi::Value wrapPort(Napi::Env env, std::shared_ptr<Port> port, uint64_t id);
+
+// Adds the port functions (portPost, portGet, ...) to `exports`, bound to `state`.
+void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state);
 
 }  // namespace iocp

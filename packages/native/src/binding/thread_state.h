@@ -65,7 +65,6 @@ struct ThreadState {
   void teardown();
 
   std::unique_ptr<Consumer> consumer;  // created by init()
-  Napi::FunctionReference portConstructor;
   uint32_t* scratch = nullptr;
   size_t scratchPackets = 0;
   std::unordered_map<uint32_t, AsyncWaiter*> pending;
