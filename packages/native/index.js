@@ -15,6 +15,7 @@ class NativePort {
   constructor (external) { this.external = external }
   post (key, bytes, overlapped) { return addon.portPost(this.external, key, bytes, overlapped) }
   postEx (key, bytes, overlapped, data) { return addon.portPostEx(this.external, key, bytes, overlapped, data) }
+  postMany (words, count, data) { return addon.portPostMany(this.external, words, count, data) }
   get (timeoutMs) { return addon.portGet(this.external, timeoutMs) }
   getMany (max, timeoutMs) { return addon.portGetMany(this.external, max, timeoutMs) }
   getManyInto (out, max, timeoutMs) { return addon.portGetManyInto(this.external, out, max, timeoutMs) }

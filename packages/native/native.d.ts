@@ -26,6 +26,10 @@ declare namespace binding {
     /** General form: key/overlapped number or bigint (remembered per packet), optional payload
      *  copied once. 0 | Closed | Full */
     postEx(key: number | bigint, bytes: number, overlapped: number | bigint, data: Uint8Array | undefined): number
+    /** Posts `count` packets laid out like the scratch (flags: only the bigint bits are kept;
+     *  FLAG_HAS_DATA with a Uint8Array at data[i] posts a copy of it) under one lock.
+     *  Returns how many were posted (fewer than count only when a capacity was reached) | Closed */
+    postMany(words: Uint32Array, count: number, data: Array<Uint8Array | undefined> | undefined): number
     /** timeoutMs: -1 = infinite, 0 = poll, > 0 = milliseconds (integer). Blocks this thread.
      *  1 = one packet in scratch slot 0 | 0 = timeout | Closed | Terminating */
     get(timeoutMs: number): number

@@ -20,7 +20,9 @@ import {
   type Packet,
 } from './packet.js'
 import { MAX_BATCH, type ThreadState } from './thread-state.js'
-import { validateInteger } from './validate.js'
+import { validateData, validateInteger, validateU32, validateU64 } from './validate.js'
+
+const TWO_32 = 0x1_0000_0000
 
 /**
  * Fills `batch` from `port` (the native `getManyInto`), takes the payloads, and returns the
@@ -28,6 +30,12 @@ import { validateInteger } from './validate.js'
  * left empty). Internal to @iocp/core.
  */
 export let fillBatch: (batch: PacketBatch, port: NativePort, timeoutMs: number, s: ThreadState) => number
+
+/**
+ * Posts the packets of `batch` to `port` (the native `postMany`): the addon's result, a count
+ * or a negative status. Internal to @iocp/core.
+ */
+export let postBatch: (batch: PacketBatch, port: NativePort) => number
 
 /**
  * A reusable, caller-owned buffer of up to `capacity` packets, filled by
@@ -58,6 +66,9 @@ export class PacketBatch {
   readonly #words64: BigUint64Array
   readonly #data: Array<Uint8Array | undefined>
   #length = 0
+  /** Some packet pushed since the last clear or fill carries a payload. */
+  #hasData = false
+
 
   /**
    * @param capacity - the most packets one fill returns: an integer in [1, 65536].
@@ -72,9 +83,66 @@ export class PacketBatch {
     this.#data = new Array<Uint8Array | undefined>(capacity).fill(undefined)
   }
 
-  /** How many packets the last fill returned (0 before the first fill and after a timeout). */
+  /**
+   * How many packets the batch holds: what the last fill returned (0 before the first fill and
+   * after a timeout), or what {@link PacketBatch.push} added since the last
+   * {@link PacketBatch.clear}.
+   */
   get length(): number {
     return this.#length
+  }
+
+  /** Empties the batch (its memory is kept), ready for {@link PacketBatch.push}. */
+  clear(): void {
+    this.#data.fill(undefined, 0, this.#length)
+    this.#length = 0
+    this.#hasData = false
+  }
+
+  /**
+   * Appends a packet, to be posted with {@link CompletionPort.postMany}. Validates like
+   * {@link CompletionPort.post}; allocates nothing (a payload is copied only when posted).
+   *
+   * @param key - an integer in [0, 2^53-1], or a bigint in [0, 2^64-1].
+   * @param bytes - an integer in [0, 2^32-1].
+   * @default bytes: `0`, overlapped: `0`
+   * @param overlapped - like `key`.
+   * @param data - an optional payload.
+   * @returns the new {@link PacketBatch.length}.
+   * @throws {TypeError} an argument has the wrong type.
+   * @throws {RangeError} an argument is out of range, or the batch is full (`length === capacity`).
+   */
+  push(key: number | bigint, bytes: number = 0, overlapped: number | bigint = 0, data?: Uint8Array): number {
+    validateU64('key', key)
+    validateU32('bytes', bytes)
+    validateU64('overlapped', overlapped)
+    validateData('data', data)
+    const i = this.#length
+    if (i === this.capacity) {
+      throw Errors.outOfRange('batch', `a batch with room (capacity ${this.capacity} is used up; clear() it)`, i)
+    }
+    const words = this.#words
+    const base = i * PACKET_WORDS
+    let flags = data === undefined ? 0 : FLAG_HAS_DATA
+    if (typeof key === 'bigint') {
+      this.#words64[(base + W_KEY) >>> 1] = key
+      flags |= FLAG_KEY_BIGINT
+    } else {
+      words[base + W_KEY] = key >>> 0
+      words[base + W_KEY + 1] = Math.floor(key / TWO_32)
+    }
+    if (typeof overlapped === 'bigint') {
+      this.#words64[(base + W_OVERLAPPED) >>> 1] = overlapped
+      flags |= FLAG_OVERLAPPED_BIGINT
+    } else {
+      words[base + W_OVERLAPPED] = overlapped >>> 0
+      words[base + W_OVERLAPPED + 1] = Math.floor(overlapped / TWO_32)
+    }
+    words[base + W_BYTES] = bytes
+    words[base + W_FLAGS] = flags
+    this.#data[i] = data
+    if (data !== undefined) this.#hasData = true
+    return (this.#length = i + 1)
   }
 
   /**
@@ -158,12 +226,21 @@ export class PacketBatch {
       const previous = batch.#length
       const result = port.getManyInto(words, batch.capacity, timeoutMs)
       const count = result > 0 ? result : 0
+      let hasData = false
       for (let i = 0; i < count; i++) {
-        data[i] = (words[i * PACKET_WORDS + W_FLAGS]! & FLAG_HAS_DATA) !== 0 ? s.binding.takeData(i) : undefined
+        if ((words[i * PACKET_WORDS + W_FLAGS]! & FLAG_HAS_DATA) !== 0) {
+          data[i] = s.binding.takeData(i)
+          hasData = true
+        } else {
+          data[i] = undefined
+        }
       }
       for (let i = count; i < previous; i++) data[i] = undefined
       batch.#length = count
+      batch.#hasData = hasData
       return result
     }
+    postBatch = (batch, port) =>
+      port.postMany(batch.#words, batch.#length, batch.#hasData ? batch.#data : undefined)
   }
 }

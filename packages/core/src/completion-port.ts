@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os'
 import type { NativePort } from '@iocp/native'
-import { PacketBatch, fillBatch } from './batch.js'
+import { PacketBatch, fillBatch, postBatch } from './batch.js'
 import { Errors } from './errors.js'
 import { makeHandle, validateHandle, type PortHandle } from './handle.js'
 import { FLAG_HAS_DATA, PACKET_WORDS, W_FLAGS, packetsFromFlat, readPacket, type Packet } from './packet.js'
@@ -228,6 +228,27 @@ export class CompletionPort {
       status = this.#native.postEx(key, bytes, overlapped, data)
     }
     if (status !== OK) throw this.#postError(status)
+  }
+
+  /**
+   * Posts every packet of `batch` (filled with {@link PacketBatch.push}, or by a fill, to forward
+   * it), in order, under one lock: the batch form of {@link CompletionPort.post}, with no
+   * allocation per call (a payload is copied once, as by `post`). Never blocks. The batch is
+   * left as it is; {@link PacketBatch.clear} it to reuse it.
+   *
+   * @param batch - the packets to post.
+   * @returns how many were posted: all of them, or, on a port with a `capacity` whose queue
+   *   filled up, the first ones (the rest were not posted; post them again later).
+   * @throws {TypeError} `batch` is not a {@link PacketBatch}.
+   * @throws {PortClosedError} the port is closed or shut down; nothing was posted.
+   */
+  postMany(batch: PacketBatch): number {
+    if (!(batch instanceof PacketBatch)) {
+      throw Errors.invalidType('batch', 'a PacketBatch', batch)
+    }
+    const result = postBatch(batch, this.#native)
+    if (result < 0) throw this.#postError(result)
+    return result
   }
 
   /**

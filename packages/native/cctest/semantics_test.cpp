@@ -363,3 +363,28 @@ TEST(requeue_from_a_dying_thread_goes_to_the_head) {
   GetResult r = port->get(next, all, 3, 0);
   CHECK(r.count == 3 && all[0].key == 1 && all[1].key == 2 && all[2].key == 3);
 }
+
+// postMany: one lock for the lot, each packet under post's rules, a partial post at capacity.
+TEST(post_many_hands_to_waiter_then_queues_and_stops_at_capacity) {
+  auto port = makePort(2, 3);  // 2: the released waiter still counts when the test drains
+  std::atomic<uint64_t> got{0};
+  std::thread waiter([&] {
+    Consumer self(1);
+    Packet out[1];
+    if (port->get(self, out, 1, -1).status == Status::Ok) got = out[0].key + 1;
+  });
+  waitForWaiters(*port, 1);
+  Packet packets[5];
+  for (uint64_t k = 0; k < 5; ++k) packets[k] = packet(k);
+  Port::PostManyResult r = port->postMany(packets, 5);
+  // packet 0 went to the waiter; 1, 2, 3 fill the capacity; 4 is refused.
+  CHECK(r.status == Status::Full && r.posted == 4);
+  waiter.join();
+  CHECK(got.load() == 1);
+  Consumer self(2);
+  Packet out[4];
+  GetResult g = port->get(self, out, 4, 0);
+  CHECK(g.count == 3 && out[0].key == 1 && out[2].key == 3);
+  port->close();
+  CHECK(port->postMany(packets, 1).status == Status::Closed);
+}

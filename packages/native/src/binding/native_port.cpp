@@ -124,6 +124,40 @@ Napi::Value portPostEx(const Napi::CallbackInfo& info) {
   return number(info, statusCode(status));
 }
 
+// (port, words: Uint32Array, count, data: Array<Uint8Array | undefined> | undefined): the
+// packets in the batch layout, posted in order under one lock; returns how many were posted, or
+// Closed. Payloads are copied (once) only for packets whose data entry is a Uint8Array.
+Napi::Value portPostMany(const Napi::CallbackInfo& info) {
+  NativePort& self = *portOf(info);
+  if (!self.port) return number(info, STATUS_CLOSED);
+  ThreadState& state = stateOf(info);
+  const uint32_t* words = info[1].As<Napi::Uint32Array>().Data();
+  const size_t count = info[2].As<Napi::Number>().Uint32Value();
+  const bool withData = info[3].IsArray();
+  Napi::Array data = withData ? info[3].As<Napi::Array>() : Napi::Array();
+  Packet* packets = state.postScratch(count);
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t* w = words + i * PACKET_WORDS;
+    Packet& p = packets[i];
+    p.key = uint64_t(w[0]) | (uint64_t(w[1]) << 32);
+    p.overlapped = uint64_t(w[2]) | (uint64_t(w[3]) << 32);
+    p.bytes = w[4];
+    p.flags = w[5] & (FLAG_KEY_BIGINT | FLAG_OVERLAPPED_BIGINT);
+    p.data = nullptr;
+    if (withData && (w[5] & FLAG_HAS_DATA) != 0) {
+      Napi::Value entry = data.Get(static_cast<uint32_t>(i));
+      if (entry.IsTypedArray()) {
+        Napi::Uint8Array bytes = entry.As<Napi::Uint8Array>();
+        p.data = Payload::copyOf(bytes.Data(), bytes.ByteLength());
+      }
+    }
+  }
+  const Port::PostManyResult result = self.port->postMany(packets, count);
+  for (size_t i = result.posted; i < count; ++i) Payload::destroy(packets[i].data);  // not posted
+  if (result.status == Status::Closed) return number(info, STATUS_CLOSED);
+  return number(info, static_cast<double>(result.posted));
+}
+
 Napi::Value portGet(const Napi::CallbackInfo& info) {
   ThreadState& state = stateOf(info);
   return number(info, receive(info.Env(), state, *portOf(info), state.scratch, 1, toTimeout(info[1])));
@@ -268,6 +302,7 @@ void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state
   static const Entry entries[] = {
       {"portPost", portPost},
       {"portPostEx", portPostEx},
+      {"portPostMany", portPostMany},
       {"portGet", portGet},
       {"portGetMany", portGetMany},
       {"portGetManyInto", portGetManyInto},

@@ -71,6 +71,11 @@ Packet* ThreadState::batchFor(size_t count) {
   return batch_.data();
 }
 
+Packet* ThreadState::postScratch(size_t count) {
+  if (posting_.size() < count) posting_.resize(count);
+  return posting_.data();
+}
+
 void ThreadState::discardUntakenPayloads() {
   for (size_t i = 0; i < batchCount_; ++i) {
     Payload::destroy(batch_[i].data);

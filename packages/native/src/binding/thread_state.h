@@ -43,6 +43,8 @@ struct ThreadState {
   // Packets of the last get on this thread live in `batch` until their payloads are taken.
   Packet* batchFor(size_t count);
   void discardUntakenPayloads();
+  // Room for `count` packets being posted by postMany (reused; grows to the peak).
+  Packet* postScratch(size_t count);
   // After a get: packets [0, count) of the batch may have payloads for takePayload.
   void rememberBatch(size_t count);
   Payload* takePayload(size_t index);  // nullptr if none (or taken already)
@@ -73,6 +75,7 @@ struct ThreadState {
   Napi::Reference<Napi::Uint32Array> scratchRef_;
   Napi::FunctionReference onAsync_;
   std::vector<Packet> batch_;
+  std::vector<Packet> posting_;
   size_t batchCount_ = 0;
   napi_threadsafe_function tsfn_ = nullptr;
   uint32_t nextId_ = 0;

@@ -169,6 +169,24 @@ Status Port::post(const Packet& packet) {
   return Status::Ok;
 }
 
+Port::PostManyResult Port::postMany(const Packet* packets, size_t count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (state_ != State::Open) return {Status::Closed, 0};
+  for (size_t i = 0; i < count; ++i) {
+    if (queue_.empty()) {
+      if (Waiter* waiter = findEligibleLocked()) {
+        ++posted_;
+        deliverLocked(*waiter, packets[i]);
+        continue;
+      }
+    }
+    if (capacity_ != 0 && queue_.size() >= capacity_) return {Status::Full, i};
+    queue_.pushBack(packets[i]);
+    ++posted_;
+  }
+  return {Status::Ok, count};
+}
+
 GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeoutMs) {
   // The previous delivery ends here, whichever port it came from.
   consumer.held_.clear();

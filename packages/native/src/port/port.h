@@ -137,6 +137,16 @@ class Port : public std::enable_shared_from_this<Port> {
   // nothing was posted and the caller still owns the payload.
   Status post(const Packet& packet);
 
+  // Posts packets[0..count) in order under one lock acquisition, with post's rules for each.
+  // Never blocks. Returns how many were posted: all of them (Ok), or, when the queue reached its
+  // capacity, the first `posted` (Full; the caller still owns the rest and their payloads), or
+  // none because the port is not open (Closed).
+  struct PostManyResult {
+    Status status;
+    size_t posted;
+  };
+  PostManyResult postMany(const Packet* packets, size_t count);
+
   // GetQueuedCompletionStatusEx for thread `consumer` (which must be the calling thread's).
   // Blocks until at least one packet can be taken under the concurrency rule, the deadline
   // passes, or the port closes. timeoutMs: < 0 = infinite, 0 = poll (never sleeps), > 0 =
