@@ -83,3 +83,36 @@ describe('release order and the concurrency limit', () => {
     expect(older.messages.map((m) => m.type)).toEqual(['error'])
   })
 })
+
+describe('threads that go away', () => {
+  it('a worker that exits holding packets stops counting as running, and its packets can be recovered', async () => {
+    const port = new CompletionPort({ concurrency: 1 })
+    for (let key = 1; key <= 4; key++) port.post(key, key * 10, key * 100, new Uint8Array([key]))
+    // The worker takes two packets in one getMany and ends without another get: it held them.
+    const worker = startFixture('consumer.mjs', { handle: port.handle, mode: 'getMany', max: 2, limit: 2 })
+    const threadId = worker.worker.threadId
+    await worker.exited
+    expect(port.stats()).toMatchObject({ running: 0, queued: 2 })
+    // Its slot is free again: this thread may run with concurrency 1.
+    expect(port.get(0)?.key).toBe(3)
+    const held = port.recoverHeld(threadId)
+    expect(held.map((p) => [p.key, p.bytes, p.overlapped])).toEqual([[1, 10, 100], [2, 20, 200]])
+    expect(held.every((p) => p.data === undefined)).toBe(true) // the payloads went to the worker
+    expect(port.recoverHeld(threadId)).toEqual([]) // handed out once
+    port.close()
+  })
+
+  it('a worker that took a packet and called get() again holds nothing', async () => {
+    const port = new CompletionPort({ concurrency: 1 })
+    port.post(1)
+    const worker = startFixture('consumer.mjs', { handle: port.handle, mode: 'get' })
+    const threadId = worker.worker.threadId
+    await worker.message('packet')
+    await until(() => port.stats().waiting === 1) // its next get() ended the delivery
+    port.shutdown() // wakes it (drained): it ends without holding anything
+    await worker.exited
+    expect(port.recoverHeld(threadId)).toEqual([])
+    expect(port.stats().running).toBe(0)
+    port.close()
+  })
+})
