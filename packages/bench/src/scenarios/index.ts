@@ -1,0 +1,9 @@
+/** Every scenario, in the order they run. */
+import type { Scenario } from '../scenario.js'
+import { fanout } from './fanout.bench.js'
+import { memory } from './memory.bench.js'
+import { pingpong } from './pingpong.bench.js'
+import { pool } from './pool.bench.js'
+import { single } from './single.bench.js'
+
+export const scenarios: readonly Scenario[] = [single, fanout, pingpong, pool, memory]
