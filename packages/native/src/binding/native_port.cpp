@@ -39,10 +39,6 @@ uint64_t toU64(const Napi::Value& value, uint32_t bigintFlag, uint32_t& flags) {
   return static_cast<uint64_t>(value.As<Napi::Number>().DoubleValue());
 }
 
-int64_t toTimeout(const Napi::Value& value) {
-  return static_cast<int64_t>(value.As<Napi::Number>().DoubleValue());
-}
-
 int32_t statusCode(Status status) {
   switch (status) {
     case Status::Ok: return 0;
@@ -83,9 +79,12 @@ int32_t receive(napi_env env, ThreadState& state, NativePort& self, uint32_t* ou
   Packet* batch = state.batchFor(max);
   const GetResult result = self.port->get(*state.consumer, batch, max, timeoutMs);
   if (result.status != Status::Ok) return statusCode(result.status);
-  if (!state.canRunJs(env)) {
-    // This thread is being terminated while it was handed the packets: they go back to the
-    // head of the queue rather than die with it.
+  if (result.slept && !state.canRunJs(env)) {
+    // This thread was asleep in get() when worker.terminate() began, and was then handed the
+    // packets: they go back to the head of the queue rather than die with it. (A thread that
+    // took queued packets without sleeping was running JS a moment ago; a terminate that lands
+    // now would interrupt the JS that follows anyway, so the packets' safety there is the held
+    // record, which recoverHeld() hands to a pool. Probing costs ~200 instructions a call.)
     if (!self.port->requeue(*state.consumer, batch, result.count, false)) {
       for (size_t i = 0; i < result.count; ++i) Payload::destroy(batch[i].data);
     }
@@ -96,17 +95,129 @@ int32_t receive(napi_env env, ThreadState& state, NativePort& self, uint32_t* ou
   return static_cast<int32_t>(result.count);
 }
 
-// --- the functions; info[0] is the port's External -------------------------------------------
+// --- the hot functions, in raw Node-API ------------------------------------------------------
+// node-addon-api's CallbackInfo and Napi::Value wrappers cost more per call than the engine's
+// post and get (callgrind), so the five functions on the packet path read their arguments with
+// one napi_get_cb_info and answer with a small integer. argv[0] is the port's External.
 
-Napi::Value portPost(const Napi::CallbackInfo& info) {
-  NativePort& self = *portOf(info);
-  if (!self.port) return number(info, STATUS_CLOSED);
-  Packet packet;
-  packet.key = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
-  packet.bytes = info[2].As<Napi::Number>().Uint32Value();
-  packet.overlapped = static_cast<uint64_t>(info[3].As<Napi::Number>().DoubleValue());
-  return number(info, statusCode(self.port->post(packet)));
+template <size_t N>
+struct RawCall {
+  napi_value argv[N];
+  ThreadState* state = nullptr;
+  NativePort* self = nullptr;
+
+  RawCall(napi_env env, napi_callback_info info) {
+    size_t argc = N;
+    void* data = nullptr;
+    napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
+    state = static_cast<ThreadState*>(data);
+    void* external = nullptr;
+    napi_get_value_external(env, argv[0], &external);
+    self = static_cast<NativePort*>(external);
+  }
+};
+
+napi_value int32(napi_env env, int32_t value) {
+  napi_value result;
+  napi_create_int32(env, value, &result);
+  return result;
 }
+
+double doubleOf(napi_env env, napi_value value) {
+  double result = 0;
+  napi_get_value_double(env, value, &result);
+  return result;
+}
+
+uint32_t uint32Of(napi_env env, napi_value value) {
+  uint32_t result = 0;
+  napi_get_value_uint32(env, value, &result);
+  return result;
+}
+
+uint32_t* uint32ArrayOf(napi_env env, napi_value value, size_t* length) {
+  napi_typedarray_type type;
+  void* data = nullptr;
+  napi_get_typedarray_info(env, value, &type, length, &data, nullptr, nullptr);
+  return static_cast<uint32_t*>(data);
+}
+
+napi_value rawPortPost(napi_env env, napi_callback_info info) {
+  RawCall<4> call(env, info);
+  if (!call.self->port) return int32(env, STATUS_CLOSED);
+  Packet packet;
+  packet.key = static_cast<uint64_t>(doubleOf(env, call.argv[1]));
+  packet.bytes = uint32Of(env, call.argv[2]);
+  packet.overlapped = static_cast<uint64_t>(doubleOf(env, call.argv[3]));
+  return int32(env, statusCode(call.self->port->post(packet)));
+}
+
+napi_value rawPortGet(napi_env env, napi_callback_info info) {
+  RawCall<2> call(env, info);
+  const int64_t timeoutMs = static_cast<int64_t>(doubleOf(env, call.argv[1]));
+  return int32(env, receive(env, *call.state, *call.self, call.state->scratch, 1, timeoutMs));
+}
+
+napi_value rawPortGetMany(napi_env env, napi_callback_info info) {
+  RawCall<3> call(env, info);
+  size_t max = uint32Of(env, call.argv[1]);
+  if (max > call.state->scratchPackets) max = call.state->scratchPackets;
+  const int64_t timeoutMs = static_cast<int64_t>(doubleOf(env, call.argv[2]));
+  return int32(env, receive(env, *call.state, *call.self, call.state->scratch, max, timeoutMs));
+}
+
+napi_value rawPortGetManyInto(napi_env env, napi_callback_info info) {
+  RawCall<4> call(env, info);
+  size_t length = 0;
+  uint32_t* out = uint32ArrayOf(env, call.argv[1], &length);
+  size_t max = uint32Of(env, call.argv[2]);
+  if (max > length / PACKET_WORDS) max = length / PACKET_WORDS;
+  const int64_t timeoutMs = static_cast<int64_t>(doubleOf(env, call.argv[3]));
+  return int32(env, receive(env, *call.state, *call.self, out, max, timeoutMs));
+}
+
+// (port, words: Uint32Array, count, data: Array<Uint8Array | undefined> | undefined): the
+// packets in the batch layout, posted in order under one lock; returns how many were posted, or
+// Closed. Payloads are copied (once) only for packets whose data entry is a Uint8Array.
+napi_value rawPortPostMany(napi_env env, napi_callback_info info) {
+  RawCall<4> call(env, info);
+  if (!call.self->port) return int32(env, STATUS_CLOSED);
+  size_t length = 0;
+  const uint32_t* words = uint32ArrayOf(env, call.argv[1], &length);
+  size_t count = uint32Of(env, call.argv[2]);
+  if (count > length / PACKET_WORDS) count = length / PACKET_WORDS;
+  bool withData = false;
+  napi_is_array(env, call.argv[3], &withData);
+  Packet* packets = call.state->postScratch(count);
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t* w = words + i * PACKET_WORDS;
+    Packet& p = packets[i];
+    p.key = uint64_t(w[0]) | (uint64_t(w[1]) << 32);
+    p.overlapped = uint64_t(w[2]) | (uint64_t(w[3]) << 32);
+    p.bytes = w[4];
+    p.flags = w[5] & (FLAG_KEY_BIGINT | FLAG_OVERLAPPED_BIGINT);
+    p.data = nullptr;
+    if (withData && (w[5] & FLAG_HAS_DATA) != 0) {
+      napi_value entry;
+      bool isTyped = false;
+      napi_get_element(env, call.argv[3], static_cast<uint32_t>(i), &entry);
+      napi_is_typedarray(env, entry, &isTyped);
+      if (isTyped) {
+        size_t bytes = 0;
+        void* source = nullptr;
+        napi_typedarray_type type;
+        napi_get_typedarray_info(env, entry, &type, &bytes, &source, nullptr, nullptr);
+        p.data = Payload::copyOf(source, bytes);  // Uint8Array: length == byte length
+      }
+    }
+  }
+  const Port::PostManyResult result = call.self->port->postMany(packets, count);
+  for (size_t i = result.posted; i < count; ++i) Payload::destroy(packets[i].data);  // not posted
+  if (result.status == Status::Closed) return int32(env, STATUS_CLOSED);
+  return int32(env, static_cast<int32_t>(result.posted));
+}
+
+// --- the other functions (node-addon-api); info[0] is the port's External ---------------------
 
 Napi::Value portPostEx(const Napi::CallbackInfo& info) {
   NativePort& self = *portOf(info);
@@ -122,59 +233,6 @@ Napi::Value portPostEx(const Napi::CallbackInfo& info) {
   const Status status = self.port->post(packet);
   if (status != Status::Ok) Payload::destroy(packet.data);  // nothing was posted
   return number(info, statusCode(status));
-}
-
-// (port, words: Uint32Array, count, data: Array<Uint8Array | undefined> | undefined): the
-// packets in the batch layout, posted in order under one lock; returns how many were posted, or
-// Closed. Payloads are copied (once) only for packets whose data entry is a Uint8Array.
-Napi::Value portPostMany(const Napi::CallbackInfo& info) {
-  NativePort& self = *portOf(info);
-  if (!self.port) return number(info, STATUS_CLOSED);
-  ThreadState& state = stateOf(info);
-  const uint32_t* words = info[1].As<Napi::Uint32Array>().Data();
-  const size_t count = info[2].As<Napi::Number>().Uint32Value();
-  const bool withData = info[3].IsArray();
-  Napi::Array data = withData ? info[3].As<Napi::Array>() : Napi::Array();
-  Packet* packets = state.postScratch(count);
-  for (size_t i = 0; i < count; ++i) {
-    const uint32_t* w = words + i * PACKET_WORDS;
-    Packet& p = packets[i];
-    p.key = uint64_t(w[0]) | (uint64_t(w[1]) << 32);
-    p.overlapped = uint64_t(w[2]) | (uint64_t(w[3]) << 32);
-    p.bytes = w[4];
-    p.flags = w[5] & (FLAG_KEY_BIGINT | FLAG_OVERLAPPED_BIGINT);
-    p.data = nullptr;
-    if (withData && (w[5] & FLAG_HAS_DATA) != 0) {
-      Napi::Value entry = data.Get(static_cast<uint32_t>(i));
-      if (entry.IsTypedArray()) {
-        Napi::Uint8Array bytes = entry.As<Napi::Uint8Array>();
-        p.data = Payload::copyOf(bytes.Data(), bytes.ByteLength());
-      }
-    }
-  }
-  const Port::PostManyResult result = self.port->postMany(packets, count);
-  for (size_t i = result.posted; i < count; ++i) Payload::destroy(packets[i].data);  // not posted
-  if (result.status == Status::Closed) return number(info, STATUS_CLOSED);
-  return number(info, static_cast<double>(result.posted));
-}
-
-Napi::Value portGet(const Napi::CallbackInfo& info) {
-  ThreadState& state = stateOf(info);
-  return number(info, receive(info.Env(), state, *portOf(info), state.scratch, 1, toTimeout(info[1])));
-}
-
-Napi::Value portGetMany(const Napi::CallbackInfo& info) {
-  ThreadState& state = stateOf(info);
-  size_t max = info[1].As<Napi::Number>().Uint32Value();
-  if (max > state.scratchPackets) max = state.scratchPackets;
-  return number(info, receive(info.Env(), state, *portOf(info), state.scratch, max, toTimeout(info[2])));
-}
-
-Napi::Value portGetManyInto(const Napi::CallbackInfo& info) {
-  Napi::Uint32Array out = info[1].As<Napi::Uint32Array>();
-  size_t max = info[2].As<Napi::Number>().Uint32Value();
-  if (max > out.ElementLength() / PACKET_WORDS) max = out.ElementLength() / PACKET_WORDS;
-  return number(info, receive(info.Env(), stateOf(info), *portOf(info), out.Data(), max, toTimeout(info[3])));
 }
 
 Napi::Value portGetAsync(const Napi::CallbackInfo& info) {
@@ -300,12 +358,7 @@ void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state
     Napi::Value (*fn)(const Napi::CallbackInfo&);
   };
   static const Entry entries[] = {
-      {"portPost", portPost},
       {"portPostEx", portPostEx},
-      {"portPostMany", portPostMany},
-      {"portGet", portGet},
-      {"portGetMany", portGetMany},
-      {"portGetManyInto", portGetManyInto},
       {"portGetAsync", portGetAsync},
       {"portCancelAsync", portCancelAsync},
       {"portBlockingEnter", portBlockingEnter},
@@ -319,6 +372,22 @@ void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state
   };
   for (const Entry& entry : entries) {
     exports.Set(entry.name, Napi::Function::New(env, entry.fn, entry.name, state));
+  }
+  struct RawEntry {
+    const char* name;
+    napi_callback fn;
+  };
+  static const RawEntry rawEntries[] = {
+      {"portPost", rawPortPost},
+      {"portPostMany", rawPortPostMany},
+      {"portGet", rawPortGet},
+      {"portGetMany", rawPortGetMany},
+      {"portGetManyInto", rawPortGetManyInto},
+  };
+  for (const RawEntry& entry : rawEntries) {
+    napi_value fn;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, entry.name, NAPI_AUTO_LENGTH, entry.fn, state, &fn));
+    exports.Set(entry.name, Napi::Value(env, fn));
   }
 }
 

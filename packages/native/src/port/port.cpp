@@ -205,6 +205,7 @@ GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeout
   if (dropAsyncRunningLocked(consumer, false)) dispatchLocked();
 
   size_t count = 0;
+  bool slept = false;
   if (!queue_.empty() && running_ < concurrency_) {
     // The fast path: the thread that just finished takes the next packet itself, no sleep.
     count = takeLocked(out, max);
@@ -236,6 +237,7 @@ GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeout
       waiter.state = WaitState::Idle;
       return {Status::Closed, 0};
     }
+    slept = true;
     // Delivered: the releaser counted this thread as running. Fill the rest of the batch from
     // the queue; a thread that takes several packets at once still counts once.
     waiter.state = WaitState::Idle;
@@ -248,7 +250,7 @@ GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeout
 
   // The held record is this thread's own until it goes away (forget), so it needs no lock.
   for (size_t i = 0; i < count; ++i) consumer.held_.push_back(heldOf(out[i]));
-  return {Status::Ok, count};
+  return {Status::Ok, count, slept};
 }
 
 Status Port::getAsync(Consumer& consumer, Waiter& waiter) {

@@ -49,7 +49,8 @@ enum class Status : int {
 
 struct GetResult {
   Status status;
-  size_t count;  // packets written to `out` when status == Ok (>= 1)
+  size_t count;          // packets written to `out` when status == Ok (>= 1)
+  bool slept = false;    // the thread waited (was woken) rather than taking a queued packet
 };
 
 struct PortStats {
