@@ -7,6 +7,8 @@
 // hot methods answer with status codes and @iocp/core turns them into typed errors.
 #include <napi.h>
 
+#include <cstring>
+
 #include "handle_table.h"
 #include "native_port.h"
 #include "thread_state.h"
@@ -25,10 +27,33 @@ void setScratch(const Napi::CallbackInfo& info) {
   threadState(info.Env()).setScratch(info[0].As<Napi::Uint32Array>());
 }
 
-Napi::Value takeData(const Napi::CallbackInfo& info) {
-  Payload* payload = threadState(info.Env()).takePayload(info[0].As<Napi::Number>().Uint32Value());
-  if (payload == nullptr) return info.Env().Undefined();
-  return payloadToJs(info.Env(), payload);
+// The payload of packet i of this thread's last get: copied into the data scratch (answering its
+// length; index.js slices it out in JS, which is far cheaper than a C++-made ArrayBuffer) when
+// it is small, else handed over zero-copy as a Uint8Array.
+napi_value takeData(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
+  ThreadState& state = *static_cast<ThreadState*>(data);
+  uint32_t index = 0;
+  napi_get_value_uint32(env, argv[0], &index);
+  Payload* payload = state.takePayload(index);
+  napi_value result;
+  if (payload == nullptr) {
+    napi_get_undefined(env, &result);
+  } else if (payload->length < kZeroCopyFrom && payload->length <= state.dataScratchLength) {
+    if (payload->length != 0) std::memcpy(state.dataScratch, payload->bytes(), payload->length);
+    napi_create_uint32(env, static_cast<uint32_t>(payload->length), &result);
+    Payload::destroy(payload);
+  } else {
+    result = payloadToJs(Napi::Env(env), payload);
+  }
+  return result;
+}
+
+void setDataScratch(const Napi::CallbackInfo& info) {
+  threadState(info.Env()).setDataScratch(info[0].As<Napi::Uint8Array>());
 }
 
 bool requireInit(const Napi::CallbackInfo& info) {
@@ -68,7 +93,11 @@ Napi::Object initModule(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<ThreadState>(state);
   exports.Set("init", Napi::Function::New<init>(env, "init"));
   exports.Set("setScratch", Napi::Function::New<setScratch>(env, "setScratch"));
-  exports.Set("takeData", Napi::Function::New<takeData>(env, "takeData"));
+  napi_value takeDataFn;
+  NAPI_THROW_IF_FAILED(env, napi_create_function(env, "takeData", NAPI_AUTO_LENGTH, takeData, state, &takeDataFn),
+                       exports);
+  exports.Set("takeData", Napi::Value(env, takeDataFn));
+  exports.Set("setDataScratch", Napi::Function::New<setDataScratch>(env, "setDataScratch"));
   exports.Set("createPort", Napi::Function::New<createPort>(env, "createPort"));
   exports.Set("openPort", Napi::Function::New<openPort>(env, "openPort"));
   exports.Set("closeAllPorts", Napi::Function::New<closeAllPorts>(env, "closeAllPorts"));

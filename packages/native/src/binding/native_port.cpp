@@ -30,15 +30,6 @@ ThreadState& stateOf(const Napi::CallbackInfo& info) {
   return *static_cast<ThreadState*>(info.Data());
 }
 
-uint64_t toU64(const Napi::Value& value, uint32_t bigintFlag, uint32_t& flags) {
-  if (value.IsBigInt()) {
-    bool lossless = false;
-    flags |= bigintFlag;
-    return value.As<Napi::BigInt>().Uint64Value(&lossless);
-  }
-  return static_cast<uint64_t>(value.As<Napi::Number>().DoubleValue());
-}
-
 int32_t statusCode(Status status) {
   switch (status) {
     case Status::Ok: return 0;
@@ -97,7 +88,7 @@ int32_t receive(napi_env env, ThreadState& state, NativePort& self, uint32_t* ou
 
 // --- the hot functions, in raw Node-API ------------------------------------------------------
 // node-addon-api's CallbackInfo and Napi::Value wrappers cost more per call than the engine's
-// post and get (callgrind), so the five functions on the packet path read their arguments with
+// post and get (callgrind), so the functions on the packet path read their arguments with
 // one napi_get_cb_info and answer with a small integer. argv[0] is the port's External.
 
 template <size_t N>
@@ -176,6 +167,35 @@ napi_value rawPortGetManyInto(napi_env env, napi_callback_info info) {
   return int32(env, receive(env, *call.state, *call.self, out, max, timeoutMs));
 }
 
+uint64_t u64Of(napi_env env, napi_value value, uint32_t bigintFlag, uint32_t& flags) {
+  uint64_t result = 0;
+  bool lossless = false;
+  if (napi_get_value_bigint_uint64(env, value, &result, &lossless) == napi_ok) {
+    flags |= bigintFlag;
+    return result;
+  }
+  return static_cast<uint64_t>(doubleOf(env, value));
+}
+
+// (port, key: number | bigint, bytes, overlapped: number | bigint, data: Uint8Array | undefined)
+napi_value rawPortPostEx(napi_env env, napi_callback_info info) {
+  RawCall<5> call(env, info);
+  if (!call.self->port) return int32(env, STATUS_CLOSED);
+  Packet packet;
+  packet.key = u64Of(env, call.argv[1], FLAG_KEY_BIGINT, packet.flags);
+  packet.bytes = uint32Of(env, call.argv[2]);
+  packet.overlapped = u64Of(env, call.argv[3], FLAG_OVERLAPPED_BIGINT, packet.flags);
+  size_t length = 0;
+  void* source = nullptr;
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, call.argv[4], &type, &length, &source, nullptr, nullptr) == napi_ok) {
+    packet.data = Payload::copyOf(source, length);  // the one copy (a Uint8Array: length in bytes)
+  }
+  const Status status = call.self->port->post(packet);
+  if (status != Status::Ok) Payload::destroy(packet.data);  // nothing was posted
+  return int32(env, statusCode(status));
+}
+
 // (port, words: Uint32Array, count, data: Array<Uint8Array | undefined> | undefined): the
 // packets in the batch layout, posted in order under one lock; returns how many were posted, or
 // Closed. Payloads are copied (once) only for packets whose data entry is a Uint8Array.
@@ -218,22 +238,6 @@ napi_value rawPortPostMany(napi_env env, napi_callback_info info) {
 }
 
 // --- the other functions (node-addon-api); info[0] is the port's External ---------------------
-
-Napi::Value portPostEx(const Napi::CallbackInfo& info) {
-  NativePort& self = *portOf(info);
-  if (!self.port) return number(info, STATUS_CLOSED);
-  Packet packet;
-  packet.key = toU64(info[1], FLAG_KEY_BIGINT, packet.flags);
-  packet.bytes = info[2].As<Napi::Number>().Uint32Value();
-  packet.overlapped = toU64(info[3], FLAG_OVERLAPPED_BIGINT, packet.flags);
-  if (info[4].IsTypedArray()) {
-    Napi::Uint8Array data = info[4].As<Napi::Uint8Array>();
-    packet.data = Payload::copyOf(data.Data(), data.ByteLength());  // the one copy
-  }
-  const Status status = self.port->post(packet);
-  if (status != Status::Ok) Payload::destroy(packet.data);  // nothing was posted
-  return number(info, statusCode(status));
-}
 
 Napi::Value portGetAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -358,7 +362,6 @@ void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state
     Napi::Value (*fn)(const Napi::CallbackInfo&);
   };
   static const Entry entries[] = {
-      {"portPostEx", portPostEx},
       {"portGetAsync", portGetAsync},
       {"portCancelAsync", portCancelAsync},
       {"portBlockingEnter", portBlockingEnter},
@@ -379,6 +382,7 @@ void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state
   };
   static const RawEntry rawEntries[] = {
       {"portPost", rawPortPost},
+      {"portPostEx", rawPortPostEx},
       {"portPostMany", rawPortPostMany},
       {"portGet", rawPortGet},
       {"portGetMany", rawPortGetMany},

@@ -65,6 +65,12 @@ void ThreadState::setScratch(Napi::Uint32Array array) {
   scratchPackets = array.ElementLength() / PACKET_WORDS;
 }
 
+void ThreadState::setDataScratch(Napi::Uint8Array bytes) {
+  dataScratchRef_ = Napi::Persistent(bytes);
+  dataScratch = bytes.Data();
+  dataScratchLength = bytes.ByteLength();
+}
+
 Packet* ThreadState::batchFor(size_t count) {
   discardUntakenPayloads();
   if (batch_.size() < count) batch_.resize(count);  // grows to the peak batch, then reused
@@ -195,10 +201,13 @@ void ThreadState::deliverReady(napi_env rawEnv) {
     }
     if (delivered && !accepted) {
       // The waiter was aborted while its packet was on the way: the packet goes back to the
-      // head of the queue. Its payload now belongs to the ArrayBuffer JS refused, so the queue
-      // gets a fresh copy (a rare path).
+      // head of the queue, with a fresh copy of its payload (a rare path).
       Packet back = packet;
-      if (packet.data != nullptr) back.data = Payload::copyOf(packet.data->bytes(), packet.data->length);
+      if (packet.data != nullptr) {
+        // payloadToJs took (and may have freed) our block: copy back from the refused array.
+        Napi::Uint8Array refused = data.As<Napi::Uint8Array>();
+        back.data = Payload::copyOf(refused.Data(), refused.ByteLength());
+      }
       if (!waiter->port->requeue(*consumer, &back, 1, true)) Payload::destroy(back.data);
     }
     recycleWaiter(waiter);
@@ -242,17 +251,19 @@ void ThreadState::teardown() {
 Napi::Value payloadToJs(Napi::Env env, Payload* payload) {
   const size_t length = payload->length;
   napi_value buffer;
-  napi_status status = napi_create_external_arraybuffer(env, payload->bytes(), length,
-                                                        finalizePayload, payload, &buffer);
-  if (status == napi_no_external_buffers_allowed) {
-    // Runtimes with the V8 sandbox forbid external memory: copy, then free ours.
-    void* bytes = nullptr;
-    status = napi_create_arraybuffer(env, length, &bytes, &buffer);
-    if (status == napi_ok && length != 0) std::memcpy(bytes, payload->bytes(), length);
-    Payload::destroy(payload);
-  } else if (status != napi_ok) {
-    Payload::destroy(payload);
+  napi_status status = napi_generic_failure;
+  if (length >= kZeroCopyFrom) {
+    status = napi_create_external_arraybuffer(env, payload->bytes(), length, finalizePayload,
+                                              payload, &buffer);
+    if (status == napi_ok) return Napi::Uint8Array::New(env, length, Napi::ArrayBuffer(env, buffer), 0);
+    // napi_no_external_buffers_allowed: runtimes with the V8 sandbox forbid external memory.
   }
+  // Small payloads (and the fallback): an external buffer's finalizer costs about a
+  // microsecond, more than copying kZeroCopyFrom bytes, so they are copied and ours is freed.
+  void* bytes = nullptr;
+  status = napi_create_arraybuffer(env, length, &bytes, &buffer);
+  if (status == napi_ok && length != 0) std::memcpy(bytes, payload->bytes(), length);
+  Payload::destroy(payload);
   NAPI_THROW_IF_FAILED(env, status, Napi::Value());
   return Napi::Uint8Array::New(env, length, Napi::ArrayBuffer(env, buffer), 0);
 }
