@@ -116,3 +116,25 @@ describe('threads that go away', () => {
     port.close()
   })
 })
+
+describe('spinning before sleeping', () => {
+  for (const spinMicroseconds of [0, 1_000]) {
+    it(`keeps LIFO release and delivers every packet with spinMicroseconds ${spinMicroseconds}`, async () => {
+      const port = new CompletionPort({ concurrency: 4, spinMicroseconds })
+      const gate = sharedCells(1)
+      const waiters = []
+      for (let i = 0; i < 3; i++) {
+        waiters.push(startFixture('waiter.mjs', { handle: port.handle, gate }))
+        await until(() => port.stats().waiting === i + 1)
+      }
+      for (const [i, key] of [1, 2, 3].entries()) {
+        port.post(key)
+        await until(() => port.stats().waiting === 2 - i)
+      }
+      expect((await Promise.all(waiters.map((w) => w.message('got')))).map((m) => m.key)).toEqual([3, 2, 1])
+      port.close()
+      open(gate, 0)
+      await Promise.all(waiters.map((w) => w.exited))
+    })
+  }
+})

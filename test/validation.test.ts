@@ -65,6 +65,10 @@ describe('new CompletionPort(options)', () => {
     ['capacity 0.5', { capacity: 0.5 }, RangeError, 'options.capacity'],
     ['capacity 2^32', { capacity: 2 ** 32 }, RangeError, 'options.capacity'],
     ["capacity '3'", { capacity: '3' }, TypeError, 'options.capacity'],
+    ['spinMicroseconds -1', { spinMicroseconds: -1 }, RangeError, 'options.spinMicroseconds'],
+    ['spinMicroseconds 1.5', { spinMicroseconds: 1.5 }, RangeError, 'options.spinMicroseconds'],
+    ['spinMicroseconds 10^6+1', { spinMicroseconds: 1_000_001 }, RangeError, 'options.spinMicroseconds'],
+    ["spinMicroseconds '20'", { spinMicroseconds: '20' }, TypeError, 'options.spinMicroseconds'],
   ])('%s', (_, options, kind, name) => {
     let thrown: unknown
     try {

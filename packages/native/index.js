@@ -45,7 +45,7 @@ const binding = {
   init: addon.init,
   setScratch: addon.setScratch,
   takeData,
-  createPort: (concurrency, capacity) => new NativePort(addon.createPort(concurrency, capacity)),
+  createPort: (concurrency, capacity, spinNs) => new NativePort(addon.createPort(concurrency, capacity, spinNs)),
   openPort: (id, pin) => {
     const opened = addon.openPort(id, pin)
     return typeof opened === 'number' ? opened : new NativePort(opened)

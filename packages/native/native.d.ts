@@ -78,8 +78,9 @@ declare namespace binding {
     setScratch(scratch: Uint32Array): void
     /** The payload of packet i of the last get/getMany on this thread (once; then gone). */
     takeData(i: number): Uint8Array
-    /** concurrency >= 1, capacity 0 = unbounded. */
-    createPort(concurrency: number, capacity: number): NativePort
+    /** concurrency >= 1, capacity 0 = unbounded, spinNs: how long a blocking get polls before
+     *  it sleeps (0 = at once). */
+    createPort(concurrency: number, capacity: number, spinNs: number): NativePort
     /** A NativePort, or Closed if the port was closed or no longer exists. */
     openPort(id: number, pin: number): NativePort | number
     /** Main thread's exit hook, installed by index.js itself (process.on('exit')): closes every

@@ -52,6 +52,16 @@ export interface CompletionPortOptions {
    * @default 0
    */
   capacity?: number
+  /**
+   * How long, in microseconds, a blocking {@link CompletionPort.get} polls for a packet before
+   * it puts its thread to sleep. A packet that comes within that time is taken without the
+   * sleep and wake-up (a few microseconds each), which is what makes a round trip between two
+   * threads fast. The waiter is in the LIFO stack all along, so which thread gets a packet does
+   * not change; the cost is CPU burnt while idle, at most this long per wait. `0` sleeps at once.
+   * Ignored on a machine with one CPU.
+   * @default 20
+   */
+  spinMicroseconds?: number
 }
 
 /** Options of {@link CompletionPort.getAsync}. */
@@ -91,6 +101,9 @@ export interface PortStats {
 
 /** Bounds of the constructor's options. */
 const MAX_CONCURRENCY = 0x7fff_ffff
+/** {@link CompletionPortOptions.spinMicroseconds}: the default and the largest value. */
+const DEFAULT_SPIN_MICROSECONDS = 20
+const MAX_SPIN_MICROSECONDS = 1_000_000
 const STATE_SHUT_DOWN = 1
 const STATE_CLOSED = 2
 
@@ -137,7 +150,11 @@ export class CompletionPort {
       this.#native = adopted
       return
     }
-    const { concurrency = 0, capacity = 0 } = validateOptions<CompletionPortOptions>('options', options)
+    const {
+      concurrency = 0,
+      capacity = 0,
+      spinMicroseconds = DEFAULT_SPIN_MICROSECONDS,
+    } = validateOptions<CompletionPortOptions>('options', options)
     validateInteger(
       'options.concurrency',
       concurrency,
@@ -146,10 +163,12 @@ export class CompletionPort {
       'an integer in [0, 2^31-1] (0 = os.availableParallelism())',
     )
     validateInteger('options.capacity', capacity, 0, MAX_U32, 'an integer in [0, 2^32-1] (0 = unbounded)')
+    validateInteger('options.spinMicroseconds', spinMicroseconds, 0, MAX_SPIN_MICROSECONDS, 'an integer in [0, 1000000]')
     this.#thread = thread()
     this.#native = this.#thread.binding.createPort(
       concurrency === 0 ? availableParallelism() : concurrency,
       capacity,
+      spinMicroseconds * 1000,
     )
   }
 

@@ -66,7 +66,8 @@ Napi::Value createPort(const Napi::CallbackInfo& info) {
   if (!requireInit(info)) return Napi::Value();
   const uint32_t concurrency = info[0].As<Napi::Number>().Uint32Value();
   const size_t capacity = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
-  auto port = std::make_shared<Port>(concurrency, capacity);
+  const uint32_t spinNs = info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : Port::kDefaultSpinNs;
+  auto port = std::make_shared<Port>(concurrency, capacity, spinNs);
   const uint64_t id = HandleTable::instance().add(port);
   return wrapPort(info.Env(), std::move(port), id);
 }

@@ -135,7 +135,7 @@ AsyncWaiter* ThreadState::acquireWaiter(const std::shared_ptr<Port>& port) {
   waiter->owner = this;
   if (++nextId_ == 0) nextId_ = 1;  // ids are positive
   waiter->id = nextId_;
-  waiter->waiter = Waiter();
+  waiter->waiter.reset();
   waiter->waiter.context = waiter.get();
   waiter->waiter.wake = wakeAsyncWaiter;
   return waiter.release();

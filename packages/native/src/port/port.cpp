@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <utility>
 
 namespace iocp {
@@ -15,8 +16,34 @@ HeldPacket heldOf(const Packet& packet) {
 
 }  // namespace
 
-Port::Port(uint32_t concurrency, size_t capacity)
-    : concurrency_(concurrency == 0 ? 1 : concurrency), capacity_(capacity) {}
+namespace {
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Polls the waiter's `released` flag (load A of port.h) for up to spinNs nanoseconds.
+bool spinUntilReleased(const Waiter& waiter, uint32_t spinNs) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(spinNs);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (waiter.released.load(std::memory_order_acquire)) return true;
+      cpuRelax();
+    }
+    if (std::chrono::steady_clock::now() >= until) return false;
+  }
+}
+
+}  // namespace
+
+Port::Port(uint32_t concurrency, size_t capacity, uint32_t spinNs)
+    : concurrency_(concurrency == 0 ? 1 : concurrency),
+      capacity_(capacity),
+      spinNs_(std::thread::hardware_concurrency() > 1 ? spinNs : 0) {}
 
 Port::~Port() {
   // No thread can reach the port any more, so no lock: free what nobody dequeued.
@@ -29,6 +56,7 @@ Port::~Port() {
 
 void Port::pushWaiterLocked(Waiter& waiter) {
   waiter.state = WaitState::Waiting;
+  waiter.released.store(false, std::memory_order_relaxed);
   waiter.above = nullptr;
   waiter.below = top_;
   if (top_ != nullptr) top_->above = &waiter;
@@ -82,6 +110,7 @@ void Port::deliverLocked(Waiter& waiter, const Packet& packet) {
     waiter.consumer->running_ = true;
     ++running_;
   }
+  waiter.released.store(true, std::memory_order_release);  // ends a spin (port.h, A)
   waiter.wake(&waiter);
 }
 
@@ -103,6 +132,7 @@ void Port::closeWaitersLocked() {
     Waiter& waiter = *top_;
     unlinkWaiterLocked(waiter);
     waiter.state = WaitState::Closed;
+    waiter.released.store(true, std::memory_order_release);  // ends a spin (port.h, A)
     waiter.wake(&waiter);
   }
 }
@@ -222,6 +252,12 @@ GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeout
     const bool infinite = timeoutMs < 0;
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(infinite ? 0 : timeoutMs);
+    if (spinNs_ != 0) {
+      // Poll before parking, without the mutex; the state is re-read under it below.
+      lock.unlock();
+      spinUntilReleased(waiter, spinNs_);
+      lock.lock();
+    }
     // Wait only inside a loop that re-checks the state: wake-ups may be spurious.
     while (waiter.state == WaitState::Waiting) {
       if (infinite) {

@@ -25,6 +25,7 @@
 // with the port mutex held and must not call back into any Port.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -85,6 +86,23 @@ struct Waiter {
   // block and must not call into any Port.
   void (*wake)(Waiter*) = nullptr;
   void* context = nullptr;  // the binding's
+  // (A) Set with memory_order_release by the releasing thread, under the port mutex, after it
+  // wrote `state` and `slot`; a blocking waiter that spins before it parks polls it with
+  // memory_order_acquire (load A, in Port::get). It only ends the spin early: the waiter then
+  // takes the mutex before it reads anything, so correctness rests on the mutex alone.
+  std::atomic<bool> released{false};
+
+  // Back to a fresh, unlinked waiter (Waiter is not copyable because of `released`).
+  void reset() {
+    below = above = nullptr;
+    consumer = nullptr;
+    async = false;
+    state = WaitState::Idle;
+    slot = Packet{};
+    wake = nullptr;
+    context = nullptr;
+    released.store(false, std::memory_order_relaxed);
+  }
 };
 
 // The per-thread side of the model. Every member is confined to the owning thread except
@@ -125,9 +143,13 @@ class Consumer {
 
 class Port : public std::enable_shared_from_this<Port> {
  public:
-  // concurrency >= 1; capacity 0 = unbounded. Must be owned by a std::shared_ptr (get
-  // associates threads with the port through shared_from_this).
-  Port(uint32_t concurrency, size_t capacity);
+  // concurrency >= 1; capacity 0 = unbounded. spinNs: how long a blocking get polls its own
+  // waiter before it parks on its condition variable (0 = park at once; ignored on one CPU).
+  // Spinning keeps the waiter in the LIFO stack, so the releaser still chooses whom to wake; it
+  // only saves the futex sleep and wake when a packet comes within that time. Must be owned by a
+  // std::shared_ptr (get associates threads with the port through shared_from_this).
+  Port(uint32_t concurrency, size_t capacity, uint32_t spinNs = kDefaultSpinNs);
+  static constexpr uint32_t kDefaultSpinNs = 20000;
   ~Port();  // frees the payloads of packets nobody dequeued
   Port(const Port&) = delete;
   Port& operator=(const Port&) = delete;
@@ -235,6 +257,7 @@ class Port : public std::enable_shared_from_this<Port> {
   uint64_t waiting_ = 0;
   const uint32_t concurrency_;
   const size_t capacity_;
+  const uint32_t spinNs_;
   uint32_t running_ = 0;
   State state_ = State::Open;
   uint64_t posted_ = 0;
