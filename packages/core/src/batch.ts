@@ -20,9 +20,12 @@ import {
   type Packet,
 } from './packet.js'
 import { MAX_BATCH, type ThreadState } from './thread-state.js'
-import { validateData, validateInteger, validateU32, validateU64 } from './validate.js'
+import { isU32, isU53, validateData, validateInteger, validateU32, validateU64 } from './validate.js'
 
 const TWO_32 = 0x1_0000_0000
+const MAX_U32 = 0xffff_ffff
+/** 2^-32: multiplying by it is exact (a power of two) and much cheaper than dividing. */
+const INV_TWO_32 = 1 / TWO_32
 
 /**
  * Fills `batch` from `port` (the native `getManyInto`), takes the payloads, and returns the
@@ -113,11 +116,37 @@ export class PacketBatch {
    * @throws {RangeError} an argument is out of range, or the batch is full (`length === capacity`).
    */
   push(key: number | bigint, bytes: number = 0, overlapped: number | bigint = 0, data?: Uint8Array): number {
+    const i = this.#length
+    if (
+      typeof key === 'number' &&
+      typeof overlapped === 'number' &&
+      data === undefined &&
+      i < this.capacity &&
+      isU53(key) &&
+      isU32(bytes) &&
+      isU53(overlapped)
+    ) {
+      // The common case, checked inline like post()'s: numbers, no payload, room left.
+      const words = this.#words
+      const base = i * PACKET_WORDS
+      words[base + W_KEY] = key >>> 0
+      words[base + W_KEY + 1] = key > MAX_U32 ? (key - (key >>> 0)) * INV_TWO_32 : 0
+      words[base + W_OVERLAPPED] = overlapped >>> 0
+      words[base + W_OVERLAPPED + 1] = overlapped > MAX_U32 ? (overlapped - (overlapped >>> 0)) * INV_TWO_32 : 0
+      words[base + W_BYTES] = bytes
+      words[base + W_FLAGS] = 0
+      return (this.#length = i + 1)
+    }
+    return this.#pushChecked(key, bytes, overlapped, data)
+  }
+
+  /** push's general case, kept out of push so that push stays small enough to be inlined. */
+  #pushChecked(key: number | bigint, bytes: number, overlapped: number | bigint, data: Uint8Array | undefined): number {
+    const i = this.#length
     validateU64('key', key)
     validateU32('bytes', bytes)
     validateU64('overlapped', overlapped)
     validateData('data', data)
-    const i = this.#length
     if (i === this.capacity) {
       throw Errors.outOfRange('batch', `a batch with room (capacity ${this.capacity} is used up; clear() it)`, i)
     }
@@ -211,12 +240,15 @@ export class PacketBatch {
   }
 
   #base(i: number): number {
-    if ((i >>> 0) !== i || i >= this.#length) {
-      const expected = `an integer in [0, ${this.#length - 1}] (batch.length is ${this.#length})`
-      if (typeof i !== 'number') throw Errors.invalidType('i', expected, i)
-      throw Errors.outOfRange('i', expected, i)
-    }
+    if ((i >>> 0) !== i || i >= this.#length) this.#badIndex(i)
     return i * PACKET_WORDS
+  }
+
+  /** Throws for an index outside [0, length-1]; apart from #base so that the accessors inline. */
+  #badIndex(i: unknown): never {
+    const expected = `an integer in [0, ${this.#length - 1}] (batch.length is ${this.#length})`
+    if (typeof i !== 'number') throw Errors.invalidType('i', expected, i)
+    throw Errors.outOfRange('i', expected, i)
   }
 
   static {
