@@ -229,7 +229,6 @@ export class CompletionPort {
    * @throws {PortFullError} the port has a capacity and the queue is full; nothing was posted.
    */
   post(key: number | bigint, bytes: number = 0, overlapped: number | bigint = 0, data?: Uint8Array): void {
-    let status: number
     if (
       typeof key === 'number' &&
       typeof overlapped === 'number' &&
@@ -238,14 +237,20 @@ export class CompletionPort {
       isU32(bytes) &&
       isU53(overlapped)
     ) {
-      status = this.#native.post(key, bytes, overlapped)
-    } else {
-      validateU64('key', key)
-      validateU32('bytes', bytes)
-      validateU64('overlapped', overlapped)
-      validateData('data', data)
-      status = this.#native.postEx(key, bytes, overlapped, data)
+      const status = this.#native.post(key, bytes, overlapped)
+      if (status !== OK) throw this.#postError(status)
+      return
     }
+    this.#postChecked(key, bytes, overlapped, data)
+  }
+
+  /** post's general case (bigints, a payload, or bad arguments), out of line so post inlines. */
+  #postChecked(key: unknown, bytes: unknown, overlapped: unknown, data: unknown): void {
+    validateU64('key', key)
+    validateU32('bytes', bytes)
+    validateU64('overlapped', overlapped)
+    validateData('data', data)
+    const status = this.#native.postEx(key, bytes, overlapped, data)
     if (status !== OK) throw this.#postError(status)
   }
 
