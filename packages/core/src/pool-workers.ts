@@ -29,8 +29,8 @@ import {
 import type { ResolvedPoolOptions } from './pool-options.js'
 import type { LoopInit } from './pool-protocol.js'
 
-/** The workers' entry file (next to this one, in dist/). */
-const WORKER_ENTRY = fileURLToPath(new URL('./pool-worker.js', import.meta.url))
+/** The workers' entry file (next to this one, in dist/): a CommonJS shim, see pool-worker-entry.cts. */
+const WORKER_ENTRY = fileURLToPath(new URL('./pool-worker-entry.cjs', import.meta.url))
 
 /** Piscina's view of one of its workers, as its load balancer sees it. */
 interface BalancedWorker {
