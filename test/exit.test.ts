@@ -79,3 +79,24 @@ describe('the event loop and getAsync', () => {
     expect(child.stdout.split('\n').filter(Boolean)).toEqual(['AbortError', 'beforeExit'])
   })
 })
+
+describe('a parked get in a thread that is going away', () => {
+  it('worker.terminate() ends a worker blocked in get() without closing the port', async () => {
+    const port = new CompletionPort({ concurrency: 1 })
+    const worker = startFixture('blocked-get.mjs', { handle: port.handle })
+    await until(() => port.stats().waiting === 1)
+    await worker.worker.terminate() // resolves: the parked get gave up
+    expect(worker.messages).toHaveLength(0)
+    expect(port.stats()).toMatchObject({ waiting: 0, running: 0 })
+    port.post(7) // not handed to the dead thread
+    expect(port.get(0)?.key).toBe(7)
+    port.close()
+  })
+
+  it('process.exit() does not hang when only workers use ports', () => {
+    const child = runChild('exit-workers-only.mjs', [])
+    expect(child.signal).toBeNull()
+    expect(child.stdout).toContain('blocked')
+    expect(child.status).toBe(5)
+  })
+})

@@ -388,3 +388,73 @@ TEST(post_many_hands_to_waiter_then_queues_and_stops_at_capacity) {
   port->close();
   CHECK(port->postMany(packets, 1).status == Status::Closed);
 }
+
+// A thread counted through an async delivery on A moves when it gets on B: A's slot frees.
+TEST(async_count_moves_with_the_thread) {
+  auto a = makePort(1);
+  auto b = makePort(1);
+  Consumer main(0);
+  AsyncProbe first;
+  CHECK(a->getAsync(main, first.waiter) == Status::Ok);
+  CHECK(a->post(packet(1)) == Status::Ok);
+  CHECK(a->stats().running == 1);
+  Packet out[1];
+  CHECK(b->get(main, out, 1, 0).status == Status::Timeout);  // a get elsewhere
+  CHECK(a->stats().running == 0);
+  // And the other way round: a blocking delivery on B ends when the thread getAsyncs on A.
+  CHECK(b->post(packet(2)) == Status::Ok);
+  CHECK(b->get(main, out, 1, 0).count == 1);
+  CHECK(b->stats().running == 1);
+  AsyncProbe second;
+  CHECK(a->getAsync(main, second.waiter) == Status::Ok);
+  CHECK(b->stats().running == 0);
+  CHECK(a->cancelAsync(second.waiter));
+}
+
+// blocking takes an async-counted thread out of the count too, and never counts it twice.
+TEST(blocking_suspends_async_counts_and_never_double_counts) {
+  auto port = makePort(1);
+  Consumer main(0);
+  AsyncProbe first;
+  CHECK(port->getAsync(main, first.waiter) == Status::Ok);
+  CHECK(port->post(packet(1)) == Status::Ok);
+  CHECK(port->stats().running == 1);
+  port->blockingEnter(main);
+  CHECK(port->stats().running == 0);
+  port->blockingLeave(main);
+  CHECK(port->stats().running == 1);
+  // A blocking-get delivery, then a getAsync delivery inside the blocking stretch: counts once.
+  Packet out[1];
+  CHECK(port->post(packet(2)) == Status::Ok);
+  CHECK(port->get(main, out, 1, 0).count == 1);
+  CHECK(port->stats().running == 1);
+  port->blockingEnter(main);
+  CHECK(port->stats().running == 0);
+  AsyncProbe inner;
+  CHECK(port->getAsync(main, inner.waiter) == Status::Ok);
+  CHECK(port->post(packet(3)) == Status::Ok);
+  CHECK(inner.wakes == 1 && port->stats().running == 1);
+  port->blockingLeave(main);
+  CHECK(port->stats().running == 1);
+}
+
+// A parked get whose abandon check fires gives up: its thread is going away.
+TEST(parked_get_gives_up_when_abandoned) {
+  auto port = makePort(1, 0, 0);
+  std::atomic<bool> dying{false};
+  std::atomic<int> result{-1};
+  std::thread waiter([&] {
+    Consumer self(1);
+    self.setAbandonCheck([](void* flag) { return static_cast<std::atomic<bool>*>(flag)->load(); },
+                         &dying);
+    Packet out[1];
+    result = static_cast<int>(port->get(self, out, 1, -1).status);
+  });
+  waitForWaiters(*port, 1);
+  dying = true;
+  waiter.join();
+  CHECK(result.load() == static_cast<int>(Status::Abandoned));
+  CHECK(port->stats().waiting == 0);
+  CHECK(port->post(packet(1)) == Status::Ok);
+  CHECK(port->stats().queued == 1);  // nobody took it
+}

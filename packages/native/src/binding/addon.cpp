@@ -1,5 +1,5 @@
 // Module entry: one ThreadState per environment (the main thread and each worker), the module
-// functions of native.d.ts, and the NativePort class.
+// functions of native.d.ts and the port functions (native_port.cpp).
 //
 // Exception mode: NAPI_CPP_EXCEPTIONS, with NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS so that an
 // error raised while an environment is being torn down (a terminating worker cannot throw into

@@ -36,6 +36,7 @@ int32_t statusCode(Status status) {
     case Status::Timeout: return 0;
     case Status::Closed: return STATUS_CLOSED;
     case Status::Full: return STATUS_FULL;
+    case Status::Abandoned: return STATUS_TERMINATING;
   }
   return STATUS_CLOSED;
 }
@@ -67,6 +68,7 @@ Napi::Array flatPackets(Napi::Env env, const std::vector<Item>& packets, DataOf 
 int32_t receive(napi_env env, ThreadState& state, NativePort& self, uint32_t* out, size_t max,
                 int64_t timeoutMs) {
   if (!self.port) return STATUS_CLOSED;
+  if (max == 0) return 0;  // @iocp/core never asks for none; the engine requires max >= 1
   Packet* batch = state.batchFor(max);
   const GetResult result = self.port->get(*state.consumer, batch, max, timeoutMs);
   if (result.status != Status::Ok) return statusCode(result.status);
@@ -75,7 +77,8 @@ int32_t receive(napi_env env, ThreadState& state, NativePort& self, uint32_t* ou
     // packets: they go back to the head of the queue rather than die with it. (A thread that
     // took queued packets without sleeping was running JS a moment ago; a terminate that lands
     // now would interrupt the JS that follows anyway, so the packets' safety there is the held
-    // record, which recoverHeld() hands to a pool. Probing costs ~200 instructions a call.)
+    // record, which recoverHeld() hands to a pool (without payloads: those were the thread's).
+    // Probing costs ~200 instructions a call.)
     if (!self.port->requeue(*state.consumer, batch, result.count, false)) {
       for (size_t i = 0; i < result.count; ++i) Payload::destroy(batch[i].data);
     }

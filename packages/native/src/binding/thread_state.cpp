@@ -47,6 +47,16 @@ void ThreadState::init(Napi::Env env, Napi::Uint32Array scratch, uint64_t thread
     return;
   }
   consumer.reset(new Consumer(threadId));
+  env_ = env;
+  // A get parked in this thread checks every Consumer::kAbandonPollMs whether the environment
+  // is being torn down (worker.terminate(), process exit), and gives up if so: so a blocked
+  // worker can still be terminated, even when no exit hook or close() wakes it.
+  consumer->setAbandonCheck(
+      [](void* self) {
+        ThreadState* state = static_cast<ThreadState*>(self);
+        return !state->canRunJs(state->env_);
+      },
+      this);
   setScratch(scratch);
   onAsync_ = Napi::Persistent(onAsync);
   napi_value name = Napi::String::New(env, "iocp.getAsync");
@@ -133,7 +143,10 @@ AsyncWaiter* ThreadState::acquireWaiter(const std::shared_ptr<Port>& port) {
   }
   waiter->port = port;
   waiter->owner = this;
-  if (++nextId_ == 0) nextId_ = 1;  // ids are positive
+  // Ids are positive and, after 2^32 calls, wrap: skip any still pending (a long-lived waiter).
+  do {
+    if (++nextId_ == 0) nextId_ = 1;
+  } while (pending.count(nextId_) != 0);
   waiter->id = nextId_;
   waiter->waiter.reset();
   waiter->waiter.context = waiter.get();
@@ -165,6 +178,9 @@ void ThreadState::pushReady(AsyncWaiter* waiter) {
 }
 
 void ThreadState::deliverReady(napi_env rawEnv) {
+  // Node may still run this callback after worker.terminate() began. JS cannot take packets
+  // then: they stay on ready_, and teardown (which surely follows) gives them back.
+  if (!canRunJs(rawEnv)) return;
   Napi::Env env(rawEnv);
   {
     std::lock_guard<std::mutex> lock(readyMutex_);
@@ -178,37 +194,46 @@ void ThreadState::deliverReady(napi_env rawEnv) {
     const bool delivered = waiter->waiter.state == WaitState::Delivered;
     Packet packet = waiter->waiter.slot;
     waiter->waiter.slot = Packet{};
+    Payload* payload = packet.data;  // ours until payloadToJs takes it
     Napi::Value data = env.Undefined();
-    if (delivered && packet.data != nullptr) data = payloadToJs(env, packet.data);
-    napi_value args[9] = {
-        Napi::Number::New(env, waiter->id),
-        Napi::Number::New(env, delivered ? 0 : STATUS_CLOSED),
-        Napi::Number::New(env, static_cast<uint32_t>(packet.key)),
-        Napi::Number::New(env, static_cast<uint32_t>(packet.key >> 32)),
-        Napi::Number::New(env, static_cast<uint32_t>(packet.overlapped)),
-        Napi::Number::New(env, static_cast<uint32_t>(packet.overlapped >> 32)),
-        Napi::Number::New(env, packet.bytes),
-        Napi::Number::New(env, packet.flags | (packet.data != nullptr ? FLAG_HAS_DATA : 0)),
-        data,
-    };
-    bool accepted = true;
+    bool accepted = false;
     try {
+      if (delivered && payload != nullptr) {
+        Payload* handed = payload;
+        payload = nullptr;
+        data = payloadToJs(env, handed);
+      }
+      napi_value args[9] = {
+          Napi::Number::New(env, waiter->id),
+          Napi::Number::New(env, delivered ? 0 : STATUS_CLOSED),
+          Napi::Number::New(env, static_cast<uint32_t>(packet.key)),
+          Napi::Number::New(env, static_cast<uint32_t>(packet.key >> 32)),
+          Napi::Number::New(env, static_cast<uint32_t>(packet.overlapped)),
+          Napi::Number::New(env, static_cast<uint32_t>(packet.overlapped >> 32)),
+          Napi::Number::New(env, packet.bytes),
+          Napi::Number::New(env, packet.flags | (packet.data != nullptr ? FLAG_HAS_DATA : 0)),
+          data,
+      };
       Napi::Value result = onAsync_.Value().Call(9, args);
-      accepted = result.IsBoolean() ? result.As<Napi::Boolean>().Value() : true;
+      accepted = !result.IsBoolean() || result.As<Napi::Boolean>().Value();
     } catch (const Napi::Error& error) {
+      // Not taken (the callback failed): the packet goes back below, like a refused one.
       if (!threw) firstError = error;
       threw = true;
     }
     if (delivered && !accepted) {
-      // The waiter was aborted while its packet was on the way: the packet goes back to the
-      // head of the queue, with a fresh copy of its payload (a rare path).
+      // The waiter was aborted while its packet was on the way (or the callback failed): the
+      // packet goes back to the head of the queue with its payload (a rare path).
       Packet back = packet;
-      if (packet.data != nullptr) {
+      back.data = payload;
+      if (back.data == nullptr && packet.data != nullptr && data.IsTypedArray()) {
         // payloadToJs took (and may have freed) our block: copy back from the refused array.
         Napi::Uint8Array refused = data.As<Napi::Uint8Array>();
         back.data = Payload::copyOf(refused.Data(), refused.ByteLength());
       }
       if (!waiter->port->requeue(*consumer, &back, 1, true)) Payload::destroy(back.data);
+    } else {
+      Payload::destroy(payload);  // only non-null if never handed to JS (not delivered)
     }
     recycleWaiter(waiter);
   }

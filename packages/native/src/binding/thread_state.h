@@ -9,7 +9,8 @@
 // loop alive) exactly while getAsync calls are pending.
 //
 // Locking: readyMutex_ guards ready_ and is taken inside a port's mutex (port -> ready), never
-// the other way round. Everything else is confined to this environment's thread.
+// the other way round. tsfn_ is written only by init() and teardown() on this thread, while no
+// releaser can reach this thread's waiters; everything else is confined to this thread.
 #pragma once
 
 #include <napi.h>
@@ -76,6 +77,7 @@ struct ThreadState {
   std::unordered_map<uint32_t, AsyncWaiter*> pending;
 
  private:
+  napi_env env_ = nullptr;
   Napi::Reference<Napi::Uint32Array> scratchRef_;
   Napi::Reference<Napi::Uint8Array> dataScratchRef_;
   Napi::FunctionReference onAsync_;

@@ -168,17 +168,44 @@ size_t Port::takeLocked(Packet* out, size_t max) {
   return count;
 }
 
+std::shared_ptr<Port> Port::associate(Consumer& consumer) {
+  std::shared_ptr<Port> previous;
+  if (consumer.port_.get() != this) {
+    if (consumer.port_) consumer.port_->dissociate(consumer);
+    previous = std::move(consumer.port_);
+    consumer.port_ = shared_from_this();
+  }
+  if (!consumer.asyncPorts_.empty()) {
+    for (const std::weak_ptr<Port>& weak : consumer.asyncPorts_) {
+      std::shared_ptr<Port> other = weak.lock();  // dropped here, holding no mutex
+      if (other && other.get() != this) other->dropAsync(consumer);
+    }
+    consumer.asyncPorts_.clear();
+  }
+  return previous;
+}
+
 // Moves `consumer` off this port (it is about to wait on another one): the IOCP rule that a
 // thread is associated with one port at a time.
 void Port::dissociate(Consumer& consumer) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (consumer.running_) {
-    consumer.running_ = false;
-    --running_;
-    dispatchLocked();
-  }
+  const uint32_t before = running_;
+  stopRunningLocked(consumer);
+  dropAsyncRunningLocked(consumer, false);
+  if (consumer.blockedOn_ == this) endBlocking(consumer);
+  if (running_ != before) dispatchLocked();
+}
+
+void Port::dropAsync(Consumer& consumer) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (dropAsyncRunningLocked(consumer, false)) dispatchLocked();
+}
+
+void Port::endBlocking(Consumer& consumer) {
+  consumer.blockedOn_ = nullptr;
   consumer.blockDepth_ = 0;
   consumer.resumeRunning_ = false;
+  consumer.resumeAsync_ = 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,18 +247,13 @@ Port::PostManyResult Port::postMany(const Packet* packets, size_t count) {
 GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeoutMs) {
   // The previous delivery ends here, whichever port it came from.
   consumer.held_.clear();
-  std::shared_ptr<Port> previous;  // dropped after mutex_ is released (declared before the lock)
-  if (consumer.port_.get() != this) {
-    if (consumer.port_) consumer.port_->dissociate(consumer);
-    previous = std::move(consumer.port_);
-    consumer.port_ = shared_from_this();
-  }
+  // Dropped after mutex_ is released (declared before the lock).
+  std::shared_ptr<Port> previous = associate(consumer);
 
   std::unique_lock<std::mutex> lock(mutex_);
   if (state_ == State::Closed) return {Status::Closed, 0};
   stopRunningLocked(consumer);
-  consumer.blockDepth_ = 0;
-  consumer.resumeRunning_ = false;
+  if (consumer.blockedOn_ == this) endBlocking(consumer);
   if (dropAsyncRunningLocked(consumer, false)) dispatchLocked();
 
   size_t count = 0;
@@ -258,12 +280,29 @@ GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeout
       spinUntilReleased(waiter, spinNs_);
       lock.lock();
     }
-    // Wait only inside a loop that re-checks the state: wake-ups may be spurious.
+    // Wait only inside a loop that re-checks the state: wake-ups may be spurious. With an
+    // abandon check, wake every kAbandonPollMs to run it (a thread being terminated cannot be
+    // interrupted otherwise); the deadline stays the one computed above.
+    const auto poll = std::chrono::milliseconds(Consumer::kAbandonPollMs);
     while (waiter.state == WaitState::Waiting) {
-      if (infinite) {
-        consumer.wakeup_.wait(lock);
-      } else if (consumer.wakeup_.wait_until(lock, deadline) == std::cv_status::timeout &&
-                 waiter.state == WaitState::Waiting) {
+      if (consumer.abandoned_ == nullptr) {
+        if (infinite) {
+          consumer.wakeup_.wait(lock);
+          continue;
+        }
+        if (consumer.wakeup_.wait_until(lock, deadline) == std::cv_status::no_timeout) continue;
+      } else {
+        const auto next = std::chrono::steady_clock::now() + poll;
+        const auto until = (infinite || next < deadline) ? next : deadline;
+        if (consumer.wakeup_.wait_until(lock, until) == std::cv_status::no_timeout) continue;
+        if (waiter.state == WaitState::Waiting && consumer.abandoned_(consumer.abandonContext_)) {
+          unlinkWaiterLocked(waiter);
+          waiter.state = WaitState::Idle;
+          return {Status::Abandoned, 0};
+        }
+        if (infinite || std::chrono::steady_clock::now() < deadline) continue;
+      }
+      if (waiter.state == WaitState::Waiting) {  // the deadline passed
         unlinkWaiterLocked(waiter);
         waiter.state = WaitState::Idle;
         return {Status::Timeout, 0};
@@ -290,11 +329,14 @@ GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeout
 }
 
 Status Port::getAsync(Consumer& consumer, Waiter& waiter) {
-  if (consumer.port_.get() == this) consumer.held_.clear();
+  // A getAsync is a get on this port: the thread's earlier deliveries end, here and elsewhere.
+  consumer.held_.clear();
+  std::shared_ptr<Port> previous = associate(consumer);  // dropped after mutex_ is released
+  consumer.asyncPorts_.push_back(weak_from_this());
   std::lock_guard<std::mutex> lock(mutex_);
   if (state_ == State::Closed || drainedLocked()) return Status::Closed;
-  // A getAsync is a get on this port: the thread's earlier deliveries here end.
   stopRunningLocked(consumer);
+  if (consumer.blockedOn_ == this) endBlocking(consumer);
   dropAsyncRunningLocked(consumer, false);
   waiter.consumer = &consumer;
   waiter.async = true;
@@ -328,25 +370,44 @@ bool Port::requeue(Consumer& consumer, const Packet* packets, size_t count, bool
 
 void Port::blockingEnter(Consumer& consumer) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (consumer.port_.get() != this) return;  // not associated here: nothing to stop counting
-  if (consumer.blockDepth_++ > 0) return;
-  consumer.resumeRunning_ = consumer.running_;
-  if (consumer.running_) {
-    consumer.running_ = false;
-    --running_;
-    dispatchLocked();
+  if (consumer.blockDepth_ > 0) {
+    if (consumer.blockedOn_ == this) ++consumer.blockDepth_;  // nested (other ports: ignored)
+    return;
   }
+  consumer.blockedOn_ = this;
+  consumer.blockDepth_ = 1;
+  const uint32_t before = running_;
+  // It stops counting, however it counted: a blocking get's delivery or async deliveries.
+  consumer.resumeRunning_ = consumer.port_.get() == this && consumer.running_;
+  stopRunningLocked(consumer);
+  consumer.resumeAsync_ = 0;
+  if (AsyncRunning* entry = findAsyncRunningLocked(&consumer)) {
+    consumer.resumeAsync_ = entry->deliveries;
+    dropAsyncRunningLocked(consumer, false);
+  }
+  if (running_ != before) dispatchLocked();
 }
 
 void Port::blockingLeave(Consumer& consumer) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (consumer.port_.get() != this || consumer.blockDepth_ == 0) return;
+  if (consumer.blockedOn_ != this || consumer.blockDepth_ == 0) return;
   if (--consumer.blockDepth_ > 0) return;
-  if (consumer.resumeRunning_ && !consumer.running_ && state_ != State::Closed) {
+  const bool resumeRunning = consumer.resumeRunning_;
+  const uint32_t resumeAsync = consumer.resumeAsync_;
+  endBlocking(consumer);
+  if (state_ == State::Closed) return;
+  // Count again as before, unless the thread took a new delivery meanwhile (then it counts
+  // already, and must not count twice). This may exceed concurrency_ for a while, as on Windows.
+  const bool counted = (consumer.port_.get() == this && consumer.running_) ||
+                       findAsyncRunningLocked(&consumer) != nullptr;
+  if (counted) return;
+  if (resumeRunning && consumer.port_.get() == this) {
     consumer.running_ = true;
-    ++running_;  // may exceed concurrency_ for a while, as on Windows
+    ++running_;
+  } else if (resumeAsync != 0) {
+    asyncRunning_.push_back(AsyncRunning{&consumer, resumeAsync});
+    ++running_;
   }
-  consumer.resumeRunning_ = false;
 }
 
 std::vector<Packet> Port::close() {
@@ -392,8 +453,8 @@ void Port::forget(Consumer& consumer) {
       orphans_.push_back(Orphan{consumer.threadId(), std::move(consumer.held_)});
       consumer.held_.clear();
     }
-    consumer.blockDepth_ = 0;
   }
+  if (consumer.blockedOn_ == this) endBlocking(consumer);
   dropAsyncRunningLocked(consumer, false);
   if (running_ != before) dispatchLocked();
 }

@@ -19,10 +19,11 @@
 //
 // Locking: every Port has exactly one mutex, `mutex_`, and every field of the Port, every Waiter
 // linked into its stack and every Consumer's `running_` flag while the consumer is associated
-// with it are guarded by it. There are no lock-free paths and no atomics in the engine: each
-// critical section is a handful of loads and stores, and an uncontended std::mutex costs two
-// atomic read-modify-writes. A thread never holds two port mutexes at once. Wake callbacks run
-// with the port mutex held and must not call back into any Port.
+// with it are guarded by it. The one atomic is Waiter::released, a hint a spinning waiter polls
+// before it takes the mutex (see there); every decision is made under the mutex. Each critical
+// section is a handful of loads and stores, and an uncontended std::mutex costs two atomic
+// read-modify-writes. A thread never holds two port mutexes at once. Wake callbacks and abandon
+// checks run with the port mutex held and must not call back into any Port.
 #pragma once
 
 #include <atomic>
@@ -46,6 +47,7 @@ enum class Status : int {
   Timeout = 1,  // get: nothing arrived before the deadline
   Closed = 2,   // the port is closed, or shut down (post) / shut down and drained (get)
   Full = 3,     // post: the queue is at its capacity; nothing was posted
+  Abandoned = 4,  // get: the consumer's abandon check said its thread is going away
 };
 
 struct GetResult {
@@ -106,9 +108,9 @@ struct Waiter {
 };
 
 // The per-thread side of the model. Every member is confined to the owning thread except
-// `running_`, which a releasing thread sets under the mutex of the port the consumer is waiting
-// on (the consumer is asleep in that port's get at that moment, and reads it under the same
-// mutex when it wakes).
+// `running_` and `waiter_`, which a releasing thread writes under the mutex of the port the
+// consumer is waiting on (the consumer is in that port's get at that moment, and reads them
+// under the same mutex when it wakes; `waiter_.released` is the one field it polls without it).
 class Consumer {
  public:
   explicit Consumer(uint64_t threadId) : threadId_(threadId) {
@@ -128,14 +130,31 @@ class Consumer {
   // The packets this thread holds: delivered by its last get and not yet followed by another.
   const std::vector<HeldPacket>& held() const noexcept { return held_; }
 
+  // A check a parked get runs every kAbandonPollMs (with the port mutex held; it must not call
+  // into any Port): true means the thread is going away (its environment is being torn down),
+  // and get returns Abandoned instead of sleeping on. Without it, only a packet, the deadline or
+  // close() can end a parked get.
+  void setAbandonCheck(bool (*check)(void*), void* context) noexcept {
+    abandoned_ = check;
+    abandonContext_ = context;
+  }
+  static constexpr int kAbandonPollMs = 100;
+
  private:
   friend class Port;
 
   const uint64_t threadId_;
   std::shared_ptr<Port> port_;   // association; kept alive while associated
   bool running_ = false;         // counts as running on port_ (guarded by port_->mutex_)
-  unsigned blockDepth_ = 0;      // nesting of blockingEnter on port_
-  bool resumeRunning_ = false;   // was running when the outermost blockingEnter began
+  // Ports this thread has called getAsync on since its last move, so that a get or getAsync
+  // elsewhere can end the async deliveries counted there (one port at a time).
+  std::vector<std::weak_ptr<Port>> asyncPorts_;
+  Port* blockedOn_ = nullptr;    // the port of the outermost blockingEnter, if any
+  unsigned blockDepth_ = 0;      // nesting of blockingEnter on blockedOn_
+  bool resumeRunning_ = false;   // counted (blocking get) when the outermost blockingEnter began
+  uint32_t resumeAsync_ = 0;     // async deliveries it counted for, then
+  bool (*abandoned_)(void*) = nullptr;
+  void* abandonContext_ = nullptr;
   std::vector<HeldPacket> held_;  // capacity reused: no allocation in steady state
   Waiter waiter_;                 // the blocking get's waiter
   std::condition_variable wakeup_;
@@ -249,7 +268,13 @@ class Port : public std::enable_shared_from_this<Port> {
   AsyncRunning* findAsyncRunningLocked(const Consumer* consumer);
   size_t takeLocked(Packet* out, size_t max);
   bool drainedLocked() const { return state_ == State::ShutDown && queue_.empty(); }
+  // Makes this the consumer's port (a get or getAsync here): it stops counting on the port it
+  // was on and on every port it had async deliveries from. Returns the previous association,
+  // for the caller to drop once it holds no mutex. Locks other ports' mutexes, not this one's.
+  std::shared_ptr<Port> associate(Consumer& consumer);
   void dissociate(Consumer& consumer);  // locks mutex_ itself
+  void dropAsync(Consumer& consumer);   // locks mutex_ itself
+  static void endBlocking(Consumer& consumer);
 
   mutable std::mutex mutex_;
   PacketRing queue_;
