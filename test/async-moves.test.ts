@@ -1,5 +1,6 @@
 // How async deliveries count when a thread moves between ports or blocks: one port at a time,
 // and never counted twice.
+import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { CompletionPort } from '@iocp/core'
 
@@ -40,5 +41,21 @@ describe('async deliveries and the one-port-at-a-time rule', () => {
     })
     expect(port.stats().running).toBe(1)
     port.close()
+  })
+})
+
+describe('a delivery on its way to an aborted getAsync when the port closes', () => {
+  it('is dropped with a process warning, never silently', async () => {
+    const port = new CompletionPort({ concurrency: 1 })
+    const controller = new AbortController()
+    const pending = port.getAsync({ signal: controller.signal })
+    port.post(5) // handed to the pending call at once: on its way to this thread's event loop
+    controller.abort() // too late to withdraw it: the promise rejects, the packet is in flight
+    const closed = port.close() // the queue is empty: close() cannot return it
+    expect(closed).toEqual([])
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' })
+    const [warning] = (await once(process, 'warning')) as [Error]
+    expect(warning.name).toBe('IocpPacketDropped')
+    expect(warning.message).toContain('key 5')
   })
 })

@@ -1,6 +1,7 @@
 #include "thread_state.h"
 
 #include <cstring>
+#include <string>
 
 #include "handle_table.h"
 
@@ -16,6 +17,18 @@ void wakeAsyncWaiter(Waiter* waiter) {
   // The releasing thread, with the port's mutex held: only queue the delivery.
   AsyncWaiter* async = static_cast<AsyncWaiter*>(waiter->context);
   async->owner->pushReady(async);
+}
+
+void warnDropped(Napi::Env env, const Packet& packet) {
+  try {
+    Napi::Object process = env.Global().Get("process").As<Napi::Object>();
+    Napi::Function emitWarning = process.Get("emitWarning").As<Napi::Function>();
+    const std::string message =
+        "@iocp/native: a packet (key " + std::to_string(packet.key) +
+        ") on its way to an aborted getAsync() was dropped: its port was closed meanwhile";
+    emitWarning.Call(process, {Napi::String::New(env, message), Napi::String::New(env, "IocpPacketDropped")});
+  } catch (const Napi::Error&) {
+  }
 }
 
 void callJs(napi_env env, napi_value, void* context, void*) {
@@ -231,7 +244,12 @@ void ThreadState::deliverReady(napi_env rawEnv) {
         Napi::Uint8Array refused = data.As<Napi::Uint8Array>();
         back.data = Payload::copyOf(refused.Data(), refused.ByteLength());
       }
-      if (!waiter->port->requeue(*consumer, &back, 1, true)) Payload::destroy(back.data);
+      if (!waiter->port->requeue(*consumer, &back, 1, true)) {
+        // The port closed while the packet was on its way: close() could not return it, and
+        // nobody can take it now. Freed, but not silently.
+        Payload::destroy(back.data);
+        warnDropped(env, back);
+      }
     } else {
       Payload::destroy(payload);  // only non-null if never handed to JS (not delivered)
     }
