@@ -2,21 +2,12 @@
 // or a later one, resolves null on timeout, rejects on abort without losing the packet (even one
 // already on its way), and several pending calls on one thread are all served, even with
 // concurrency 1 (a thread never deadlocks itself). Async waiters count in stats().waiting.
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { CompletionPort, type Packet } from '@iocp/core'
-import { startFixture, until, type FixtureWorker } from './fixtures/harness.js'
+import { startFixture, until } from './fixtures/harness.js'
+import { useCleanup } from './fixtures/cleanup.js'
 
-const ports: CompletionPort[] = []
-const workers: FixtureWorker[] = []
-function makePort(concurrency = 1): CompletionPort {
-  const port = new CompletionPort({ concurrency })
-  ports.push(port)
-  return port
-}
-afterEach(async () => {
-  for (const port of ports.splice(0)) port.close()
-  await Promise.all(workers.splice(0).map((w) => w.exited))
-})
+const { makePort, workers } = useCleanup(1)
 
 /** The rejection reason of `promise` (fails if it resolves). */
 async function rejection(promise: Promise<unknown>): Promise<unknown> {

@@ -1,30 +1,12 @@
 // close(): every waiter wakes with PortClosedError (blocked workers and pending getAsync calls
 // alike), every method then throws (getAsync rejects), in this thread and the others, the
 // packets still queued are returned, and a handle of a closed port no longer opens.
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { CompletionPort, PacketBatch, PortClosedError } from '@iocp/core'
-import { startFixture, until, type FixtureWorker } from './fixtures/harness.js'
+import { startFixture, until } from './fixtures/harness.js'
+import { thrownBy, useCleanup } from './fixtures/cleanup.js'
 
-const ports: CompletionPort[] = []
-const workers: FixtureWorker[] = []
-function makePort(concurrency = 2): CompletionPort {
-  const port = new CompletionPort({ concurrency })
-  ports.push(port)
-  return port
-}
-afterEach(async () => {
-  for (const port of ports.splice(0)) port.close()
-  await Promise.all(workers.splice(0).map((w) => w.exited))
-})
-
-function thrownBy(call: () => unknown): unknown {
-  try {
-    call()
-  } catch (error) {
-    return error
-  }
-  return undefined
-}
+const { makePort, workers } = useCleanup(2)
 
 describe('close()', () => {
   it('returns the queued packets in FIFO order, and [] the second time', () => {

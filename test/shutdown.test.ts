@@ -1,30 +1,12 @@
 // shutdown(): a graceful drain. Posts are refused at once; what is queued is still delivered,
 // in order, to every kind of getter and to threads that open the port afterwards; once the
 // queue is empty every waiter wakes with PortClosedError. close() still works afterwards.
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { CompletionPort, PacketBatch, PortClosedError, type Packet } from '@iocp/core'
-import { startFixture, until, type FixtureWorker } from './fixtures/harness.js'
+import { startFixture, until } from './fixtures/harness.js'
+import { thrownBy, useCleanup } from './fixtures/cleanup.js'
 
-const ports: CompletionPort[] = []
-const workers: FixtureWorker[] = []
-function makePort(concurrency = 1): CompletionPort {
-  const port = new CompletionPort({ concurrency })
-  ports.push(port)
-  return port
-}
-afterEach(async () => {
-  for (const port of ports.splice(0)) port.close()
-  await Promise.all(workers.splice(0).map((w) => w.exited))
-})
-
-function thrownBy(call: () => unknown): unknown {
-  try {
-    call()
-  } catch (error) {
-    return error
-  }
-  return undefined
-}
+const { makePort, workers } = useCleanup(1)
 
 describe('shutdown()', () => {
   it('refuses posts, drains what is queued in order, then throws PortClosedError', () => {
