@@ -4,7 +4,7 @@
 // untied its thread from the pool's port (by waiting on another port).
 import { afterEach, describe, expect, it } from 'vitest'
 import { WorkerDiedError } from '@iocp/core'
-import { destroyPools, makePool, until } from './fixtures/pool-harness.js'
+import { destroyPools, makePool, sharedCells, until } from './fixtures/pool-harness.js'
 
 afterEach(destroyPools)
 
@@ -76,5 +76,32 @@ describe('worker death', () => {
     expect(error).toBeInstanceOf(WorkerDiedError)
     expect(error).toMatchObject({ exitCode: 9 })
     expect(await pool.run(6)).toBe(12)
+  })
+})
+
+describe('worker death loses nothing and runs nothing twice', () => {
+  it('every task runs exactly once and settles once while workers keep dying around it', async () => {
+    // Each task counts its runs in its own cell; every 25th exits its worker after counting.
+    const count = 400
+    const cells = sharedCells(count)
+    const pool = makePool({ concurrency: 3, threads: 4, workerData: { cells } })
+    const settledTimes = new Array<number>(count).fill(0)
+    const runs = Array.from({ length: count }, (_, i) => {
+      const run = i % 25 === 7 ? pool.run({ index: i, code: 40 + (i % 7) }, { name: 'countAndExit' }) : pool.run(i, { name: 'count' })
+      return run.finally(() => settledTimes[i]!++)
+    })
+    const outcomes = await Promise.allSettled(runs)
+    outcomes.forEach((outcome, i) => {
+      if (i % 25 === 7) {
+        expect(outcome).toMatchObject({ status: 'rejected', reason: { code: 'ERR_IOCP_WORKER_DIED', exitCode: 40 + (i % 7) } })
+      } else {
+        expect(outcome).toEqual({ status: 'fulfilled', value: i })
+      }
+    })
+    // Run exactly once each (a dead worker's task is never retried), settled exactly once each.
+    expect(Array.from(cells)).toEqual(new Array(count).fill(1))
+    expect(settledTimes).toEqual(new Array(count).fill(1))
+    await until(() => pool.stats().threads === 4)
+    expect(await pool.run(1)).toBe(2)
   })
 })

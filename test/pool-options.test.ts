@@ -37,6 +37,18 @@ describe('constructor options', () => {
     [{ argv: 'x' }, TypeError, /options\.argv must be an array/],
     [{ execArgv: [1] }, TypeError, /options\.execArgv must be an array of strings/],
     [{ trackUnmanagedFds: 'yes' }, TypeError, /options\.trackUnmanagedFds must be a boolean/],
+    [{ filename: fileURLToPath(new URL('./fixtures/', import.meta.url)) }, TypeError, /options\.filename must be an existing file/],
+    [{ filename: 'file://remote-host/task.mjs' }, TypeError, /options\.filename must be (an absolute path or a file: URL|an existing file)/],
+    [{ niceIncrement: -100 }, RangeError, /options\.niceIncrement must be (a non-negative integer|an integer in \[-20, 19\]), got -100/],
+    [{ niceIncrement: 1.5 }, RangeError, /options\.niceIncrement must be .*integer.*, got 1\.5/],
+    [{ niceIncrement: '1' }, TypeError, /options\.niceIncrement must be .*integer/],
+    [{ resourceLimits: { maxOldGenerationSizeMb: -1 } }, RangeError, /options\.resourceLimits\.maxOldGenerationSizeMb must be a positive number of megabytes, got -1/],
+    [{ resourceLimits: { stackSizeMb: NaN } }, RangeError, /options\.resourceLimits\.stackSizeMb must be a positive number/],
+    [{ resourceLimits: { maxYoungGenerationSizeMb: '8' } }, TypeError, /options\.resourceLimits\.maxYoungGenerationSizeMb must be a positive number/],
+    [{ resourceLimits: { maxHeapMb: 8 } }, TypeError, /options\.resourceLimits\.maxHeapMb is not a resource limit/],
+    [{ env: { PATH: Symbol('p') } }, TypeError, /options\.env\.PATH must be a string/],
+    [{ execArgv: ['--no-such-node-flag'] }, TypeError, /options\.execArgv was refused by worker_threads: .*--no-such-node-flag/],
+    [{ workerData: { f() {} } }, TypeError, /options\.workerData was refused by worker_threads: .*could not be cloned/],
   ])('refuses %o', (options, type, message) => {
     expect(construct(options)).toThrow(type)
     expect(construct(options)).toThrow(message)

@@ -88,6 +88,13 @@ describe('run(): values', () => {
     const pool = makePool({ concurrency: 1 })
     await expect(pool.run({ f() {} } as unknown, { name: 'echo' })).rejects.toThrow(/could not be cloned/)
     await expect(pool.run(0, { name: 'unclonable' })).rejects.toThrow(/could not be cloned/)
+    // Both are TypeErrors that say what could not be cloned.
+    const payload = await pool.run(() => 1, { name: 'echo' }).catch((e: unknown) => e)
+    expect(payload).toBeInstanceOf(TypeError)
+    expect(payload).toMatchObject({ message: 'payload cannot be cloned: () => 1 could not be cloned.' })
+    const result = await pool.run(0, { name: 'unclonable' }).catch((e: unknown) => e)
+    expect(result).toBeInstanceOf(TypeError)
+    expect((result as Error).message).toMatch(/^the task's result cannot be cloned: /)
     expect(await pool.run(1)).toBe(2)
   })
 

@@ -73,6 +73,11 @@ export class QueueFullError extends Error {
  * `process.exit()`, an error escaped an async task, or the worker exceeded its
  * `resourceLimits`. Only the tasks that thread held are rejected; the worker is replaced and
  * every other task runs. The task may have run partly; it is never run again.
+ *
+ * Also the pool's failure when no worker can start: after 3 failed starts in a row (a thread
+ * that could not be created, or died before its loop ran), every pending and later task
+ * rejects with it; `threadId` and `exitCode` are those of the last failed start (0 and -1 if
+ * it never had a thread), `cause` its error. The message says so ("could not start").
  */
 export class WorkerDiedError extends Error {
   /** Always `'ERR_IOCP_WORKER_DIED'`. */
@@ -137,6 +142,41 @@ export const PoolErrors = {
       cause,
     )
   },
+  /**
+   * A worker failed to start. `attempts` > 0: the last of that many failed starts in a row
+   * (the pool gives up); 0: another start replaces it.
+   */
+  startFailed: (threadId: number, exitCode: number, cause: unknown, attempts: number): WorkerDiedError => {
+    const who = threadId > 0 ? `The worker thread (threadId ${threadId})` : 'A worker thread'
+    const why =
+      cause instanceof Error
+        ? `${cause.name}: ${cause.message}`
+        : cause !== undefined
+          ? `threw ${describe(cause)}`
+          : exitCode >= 0
+            ? `exited with code ${exitCode}`
+            : 'exited'
+    const outcome =
+      attempts > 0
+        ? `no worker could start (${attempts} failed starts in a row); the pool takes no more tasks`
+        : 'another is starting'
+    return new WorkerDiedError(`${who} could not start (${why}); ${outcome}`, threadId, exitCode, cause)
+  },
+  /** `new Worker` refused the option `name` (what it says is the cause). */
+  workerOption: (name: string, cause: unknown): TypeError =>
+    Object.assign(
+      new TypeError(
+        `options.${name} was refused by worker_threads: ${cause instanceof Error ? cause.message : describe(cause)}`,
+        { cause },
+      ),
+      { code: 'ERR_INVALID_ARG_VALUE' },
+    ),
+  /** A payload or a result that structured clone refuses (a function, a symbol...). */
+  notClonable: (what: string, cause: unknown): TypeError =>
+    Object.assign(
+      new TypeError(`${what} cannot be cloned: ${cause instanceof Error ? cause.message : describe(cause)}`, { cause }),
+      { code: 'ERR_INVALID_ARG_VALUE' },
+    ),
   moduleFailed: (filename: string, cause: unknown): TaskModuleError =>
     new TaskModuleError(`The task module ${filename} failed to load`, filename, cause),
   noTask: (filename: string, name: string): TaskModuleError =>
@@ -150,6 +190,8 @@ export const PoolErrors = {
     new RangeError(`options.name: a pool supports at most ${limit} distinct task names`),
   unknownOption: (name: string): TypeError =>
     unsupported(`options.${name} is not a PortPool option`),
+  unknownLimit: (name: string, known: readonly string[]): TypeError =>
+    unsupported(`options.resourceLimits.${name} is not a resource limit (they are ${known.join(', ')})`),
   unsupportedOption: (name: string, why: string): TypeError =>
     unsupported(`options.${name} is a Piscina option that PortPool does not support: ${why}`),
   conflict: (message: string): RangeError =>

@@ -53,7 +53,7 @@ export const LOOP_STARTING = 0
 export const LOOP_RUNNING = 1
 /** The loop left because it was idle above `minThreads`; its worker exits next. */
 export const LOOP_IDLE_EXIT = 2
-/** The loop ended: the port closed, the module failed to load, or (set by the main thread) its worker died. */
+/** The loop ended: the port closed, or (set by the main thread) its worker exited or its start failed. */
 export const LOOP_ENDED = 3
 
 /** Bytes of the name table. */

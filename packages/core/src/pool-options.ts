@@ -4,7 +4,7 @@
  * contradict each other, Piscina options that have no meaning for a pool driven by a
  * completion port, and options nobody has heard of (a typo would otherwise be silently ignored).
  */
-import { existsSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -164,18 +164,59 @@ function boolean(name: string, value: unknown): boolean {
 function filenameOf(value: unknown): string {
   const expected = 'an absolute path or a file: URL of the task module'
   let path: string
+  const fromURL = (url: URL | string): string => {
+    try {
+      return fileURLToPath(url)
+    } catch {
+      // A file: URL with a host, or an encoded '/': not a path on this platform.
+      throw Errors.invalidValue('options.filename', expected, String(url))
+    }
+  }
   if (value instanceof URL) {
     if (value.protocol !== 'file:') throw Errors.invalidValue('options.filename', expected, value.href)
-    path = fileURLToPath(value)
+    path = fromURL(value)
   } else if (typeof value === 'string') {
-    if (value.startsWith('file:')) path = fileURLToPath(value)
+    if (value.startsWith('file:')) path = fromURL(value)
     else if (isAbsolute(value)) path = value
     else throw Errors.invalidValue('options.filename', expected, value)
   } else {
     throw Errors.invalidType('options.filename', expected, value)
   }
-  if (!existsSync(path)) throw Errors.invalidValue('options.filename', 'an existing file', path)
+  if (statSync(path, { throwIfNoEntry: false })?.isFile() !== true) {
+    throw Errors.invalidValue('options.filename', 'an existing file', path)
+  }
   return path
+}
+
+/** The keys of `new Worker`'s `resourceLimits`. */
+const RESOURCE_LIMITS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb']
+
+function resourceLimitsOf(value: unknown): ResourceLimits | undefined {
+  if (value === undefined) return undefined
+  if (value === null || typeof value !== 'object') throw Errors.invalidType('options.resourceLimits', 'an object', value)
+  const limits = value as Record<string, unknown>
+  for (const key of Object.keys(limits)) {
+    const name = `options.resourceLimits.${key}`
+    if (!RESOURCE_LIMITS.includes(key)) throw PoolErrors.unknownLimit(key, RESOURCE_LIMITS)
+    const limit = limits[key]
+    if (limit === undefined) continue
+    if (typeof limit !== 'number') throw Errors.invalidType(name, 'a positive number of megabytes', limit)
+    if (!(limit > 0 && limit < Infinity)) throw Errors.outOfRange(name, 'a positive number of megabytes', limit)
+  }
+  return limits as ResourceLimits
+}
+
+function envOf(value: unknown): NodeJS.ProcessEnv | typeof SHARE_ENV | undefined {
+  if (value === undefined || value === SHARE_ENV) return value
+  if (value === null || typeof value !== 'object') {
+    throw Errors.invalidType('options.env', 'an object or worker_threads.SHARE_ENV', value)
+  }
+  const env = value as Record<string, unknown>
+  for (const key of Object.keys(env)) {
+    // The worker's process.env holds strings: each value is converted, which a symbol refuses.
+    if (typeof env[key] === 'symbol') throw Errors.invalidType(`options.env.${key}`, 'a string', env[key])
+  }
+  return env as NodeJS.ProcessEnv
 }
 
 /**
@@ -244,14 +285,8 @@ export function resolvePoolOptions(options: unknown): ResolvedPoolOptions {
   const trackUnmanagedFds =
     o.trackUnmanagedFds === undefined ? true : boolean('options.trackUnmanagedFds', o.trackUnmanagedFds)
 
-  const resourceLimits = o.resourceLimits
-  if (resourceLimits !== undefined && (resourceLimits === null || typeof resourceLimits !== 'object')) {
-    throw Errors.invalidType('options.resourceLimits', 'an object', resourceLimits)
-  }
-  const env = o.env
-  if (env !== undefined && env !== SHARE_ENV && (env === null || typeof env !== 'object')) {
-    throw Errors.invalidType('options.env', 'an object or worker_threads.SHARE_ENV', env)
-  }
+  const resourceLimits = resourceLimitsOf(o.resourceLimits)
+  const env = envOf(o.env)
   const argv = o.argv
   if (argv !== undefined && !Array.isArray(argv)) throw Errors.invalidType('options.argv', 'an array', argv)
   const execArgv = o.execArgv
@@ -259,8 +294,11 @@ export function resolvePoolOptions(options: unknown): ResolvedPoolOptions {
     throw Errors.invalidType('options.execArgv', 'an array of strings', execArgv)
   }
   const niceIncrement = o.niceIncrement === undefined ? 0 : o.niceIncrement
-  if (typeof niceIncrement !== 'number' || !Number.isInteger(niceIncrement)) {
-    throw Errors.invalidType('options.niceIncrement', 'an integer', niceIncrement)
+  // As Piscina: only Windows lets a process raise its threads' priority.
+  if (process.platform === 'win32') {
+    validateInteger('options.niceIncrement', niceIncrement, -20, 19, 'an integer in [-20, 19]')
+  } else {
+    validateInteger('options.niceIncrement', niceIncrement, 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer')
   }
 
   return Object.freeze({
@@ -273,8 +311,8 @@ export function resolvePoolOptions(options: unknown): ResolvedPoolOptions {
     maxQueue,
     closeTimeout,
     recordTiming,
-    resourceLimits: resourceLimits as ResourceLimits | undefined,
-    env: env as NodeJS.ProcessEnv | typeof SHARE_ENV | undefined,
+    resourceLimits,
+    env,
     argv: argv as unknown[] | undefined,
     execArgv: execArgv as string[] | undefined,
     workerData: o.workerData,

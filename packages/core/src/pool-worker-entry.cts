@@ -6,9 +6,9 @@
  * ("v8::Module::IsGraphAsync must be used on an instantiated module", seen in our suites). A
  * CommonJS entry is required the classic way on every Node version and import()s the ES module.
  */
-import type { LoopInit } from './pool-protocol.js'
+import type { LoopInit, StartResult } from './pool-protocol.js'
 
-module.exports = async function start(init: LoopInit): Promise<number> {
-  const loop = (await import('./pool-worker.js')) as { default: (init: LoopInit) => number }
+module.exports = async function start(init: LoopInit): Promise<StartResult> {
+  const loop = (await import('./pool-worker.js')) as { default: (init: LoopInit) => Promise<StartResult> }
   return loop.default(init)
 }

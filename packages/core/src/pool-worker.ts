@@ -4,13 +4,14 @@
  * Protocol (the rest is in pool-protocol.ts, task-codec.ts and pool-memory.ts):
  *
  * - Piscina calls the default export, `start(init)`, once per worker. It writes the thread's id
- *   into the loop's cell and returns; the loop starts on the next turn of the event loop, after
- *   Piscina has sent its answer.
- * - The loop imports the task module, opens the pool's two ports, and then takes one packet at a
- *   time from the task port with `get()`. A task packet runs the task and posts its outcome to
- *   the results port (key: encoding, overlapped: the task id); a task that was aborted while
- *   queued is skipped, with a SKIPPED packet so that the main thread frees its slot. Any other
- *   packet is a raw packet for the module's `onPacket`.
+ *   into the loop's cell, imports the task module, opens the pool's two ports and answers; the
+ *   loop starts on the next turn of the event loop, after Piscina has sent that answer. So the
+ *   main thread learns from the answer that the loop runs, or why it cannot (the module failed
+ *   to load: the answer carries the error, and the main thread ends this worker).
+ * - The loop takes one packet at a time from the task port with `get()`. A task packet runs the
+ *   task and posts its outcome to the results port (key: encoding, overlapped: the task id); a
+ *   task that was aborted while queued is skipped, with a SKIPPED packet so that the main thread
+ *   frees its slot. Any other packet is a raw packet for the module's `onPacket`.
  *
  * Why it blocks: the loop *is* the IOCP thread of Windows' thread-pool I/O. Blocked in `get()`,
  * the worker is one of the port's waiters, so the port decides which worker runs (the most
@@ -44,7 +45,7 @@ import {
   nameAt,
   type PoolMemory,
 } from './pool-memory.js'
-import { REPORT, type LoopInit, type SideReply, type WorkerReport } from './pool-protocol.js'
+import { REPORT, type LoopInit, type SideReply, type StartResult, type WorkerReport } from './pool-protocol.js'
 import {
   ENC_ERROR,
   ENC_SIDE,
@@ -68,13 +69,39 @@ const SKIPPED_KEY = resultKey(ENC_SKIPPED, 0)
 const ERROR_KEY = resultKey(ENC_ERROR, 0)
 
 /**
- * Piscina's task: starts this worker's loop and returns the thread's id.
+ * Piscina's task: loads the task module, opens the ports and starts this worker's loop (on the
+ * next turn, once Piscina has sent the answer). Answers the thread's id, or the error of a task
+ * module that failed to load (no loop starts then; the main thread ends this worker).
  * @param init - see {@link LoopInit}.
  */
-export default function start(init: LoopInit): number {
-  Atomics.store(init.memory.control, LOOP_CELLS + 2 * init.loop, threadId)
+export default async function start(init: LoopInit): Promise<StartResult> {
+  const control = init.memory.control
+  const phase = LOOP_CELLS + 2 * init.loop + 1
+  const setPhase = (value: number): void => {
+    Atomics.store(control, phase, value)
+    Atomics.notify(control, phase)
+  }
+  Atomics.store(control, LOOP_CELLS + 2 * init.loop, threadId)
+
+  let module: TaskModule
+  try {
+    module = await loadTaskModule(init.filename)
+  } catch (error) {
+    return { error: encodeError(error) }
+  }
+  let tasks: CompletionPort
+  let results: CompletionPort
+  try {
+    tasks = CompletionPort.fromHandle(init.tasks)
+    results = CompletionPort.fromHandle(init.results)
+  } catch {
+    // The pool closed before this loop started.
+    setPhase(LOOP_ENDED)
+    return threadId
+  }
+  setPhase(LOOP_RUNNING)
   setImmediate(() => {
-    void runLoop(init)
+    void runLoop(new Loop(init, module, tasks, results), setPhase)
   })
   return threadId
 }
@@ -95,35 +122,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   )
 }
 
-async function runLoop(init: LoopInit): Promise<void> {
-  const control = init.memory.control
-  const phase = LOOP_CELLS + 2 * init.loop + 1
-  const setPhase = (value: number): void => {
-    Atomics.store(control, phase, value)
-    Atomics.notify(control, phase)
-  }
-
-  let module: TaskModule
-  try {
-    module = await loadTaskModule(init.filename)
-  } catch (error) {
-    report({ [REPORT]: 'loadFailed', error: encodeError(error) })
-    setPhase(LOOP_ENDED)
-    return
-  }
-  let tasks: CompletionPort
-  let results: CompletionPort
-  try {
-    tasks = CompletionPort.fromHandle(init.tasks)
-    results = CompletionPort.fromHandle(init.results)
-  } catch {
-    // The pool closed before this loop started.
-    setPhase(LOOP_ENDED)
-    return
-  }
-
-  setPhase(LOOP_RUNNING)
-  const ending = await new Loop(init, module, tasks, results).run()
+async function runLoop(loop: Loop, setPhase: (value: number) => void): Promise<void> {
+  const ending = await loop.run()
   if (ending === 'idle') {
     // Above minThreads and idle: this worker leaves the pool (Piscina sees it exit and forgets
     // it). The loop already left the live count.
@@ -328,7 +328,7 @@ class Loop {
         data = out.data
       } catch (error) {
         // The result cannot be cloned: the task fails with the clone error.
-        data = encodeError(error)
+        data = encodeError(PoolErrors.notClonable("the task's result", error))
       }
     } else {
       data = encodeError(value)

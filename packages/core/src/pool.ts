@@ -76,6 +76,14 @@ const MAX_DELAY = 0x7fff_ffff
 
 function noop(): void {}
 
+/** What `new Worker` throws for a bad option, as an error that names the option. */
+function workerOptionError(error: unknown): unknown {
+  const { name, code } = (error ?? {}) as { name?: unknown; code?: unknown }
+  if (name === 'DataCloneError') return PoolErrors.workerOption('workerData', error)
+  if (code === 'ERR_WORKER_INVALID_EXEC_ARGV') return PoolErrors.workerOption('execArgv', error)
+  return error
+}
+
 function isCopied(item: unknown): boolean {
   return item instanceof ArrayBuffer || ArrayBuffer.isView(item)
 }
@@ -90,7 +98,13 @@ function isCopied(item: unknown): boolean {
  * Events: `'drain'` and `'needsDrain'` (back-pressure, see {@link PortPool.needsDrain}),
  * `'message'` (a worker's `parentPort.postMessage`), `'packetError'` `(error, packet)` (a raw
  * packet's handler threw, or the worker holding it died; without a listener, a process warning),
- * `'error'` (a worker died while it held nothing; emitted only if someone listens), `'close'`.
+ * `'error'` (a worker died while it held nothing, or failed to start and is being replaced;
+ * emitted only if someone listens), `'close'`.
+ *
+ * A worker that fails to start is replaced, up to 3 failed starts in a row; then the pool fails:
+ * every pending and later task rejects with the error ({@link WorkerDiedError}, or
+ * {@link TaskModuleError} if the task module failed to load), `post()` throws it, and
+ * `close()` / `destroy()` still end every worker.
  *
  * @example
  * ```ts
@@ -156,18 +170,25 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
 
     this.#tasks = new CompletionPort({ concurrency: o.concurrency })
     this.#results = new CompletionPort({ concurrency: 1 })
-    this.#workers = new PoolWorkers(
-      o,
-      this.#memory,
-      maxLoops,
-      { tasks: () => this.#tasks.handle, results: () => this.#results.handle },
-      {
-        message: (message) => this.#onMessage(message),
-        exit: (threadId, exitCode, cause, running, died) => this.#onExit(threadId, exitCode, cause, running, died),
-        startFailed: (cause) => this.#fail(PoolErrors.workerDied(0, -1, cause)),
-        side: (channel, id) => this.#sendSide(channel, id),
-      },
-    )
+    try {
+      this.#workers = new PoolWorkers(
+        o,
+        this.#memory,
+        maxLoops,
+        { tasks: () => this.#tasks.handle, results: () => this.#results.handle },
+        {
+          message: (message) => this.#onMessage(message),
+          exit: (threadId, exitCode, cause, running, died) => this.#onExit(threadId, exitCode, cause, running, died),
+          startFailed: (error, final) => this.#onStartFailed(error, final),
+          side: (channel, id) => this.#sendSide(channel, id),
+        },
+      )
+    } catch (error) {
+      // `new Worker` refused an option (no worker was started): say which, and leave nothing open.
+      this.#tasks.close()
+      this.#results.close()
+      throw workerOptionError(error)
+    }
     this.#workers.ensure()
   }
 
@@ -189,7 +210,7 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
    * @throws {PoolClosedError} (as a rejection) the pool is closing or closed.
    * @throws {QueueFullError} (as a rejection) `maxQueue` tasks are already waiting.
    * @throws {AbortError} (as a rejection) `options.signal` aborted, before or while it ran.
-   * @throws {WorkerDiedError} (as a rejection) the worker running it died.
+   * @throws {WorkerDiedError} (as a rejection) the worker running it died, or no worker could start.
    * @throws {TaskModuleError} (as a rejection) the task module did not load, or has no such export.
    * @throws {TypeError} (as a rejection) `options` is malformed, or the payload cannot be cloned.
    */
@@ -247,10 +268,12 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
    * @param key - as for {@link CompletionPort.post}, but a number key must be below 2^52 (the
    *   keys above are the pool's task packets); any bigint works.
    * @throws {PoolClosedError} the pool is closing or closed.
+   * @throws {WorkerDiedError | TaskModuleError} the pool failed: no worker could start.
    * @throws {TypeError | RangeError} as {@link CompletionPort.post}; nothing is posted.
    */
   post(key: number | bigint, bytes?: number, overlapped?: number | bigint, data?: Uint8Array): void {
     if (this.#closing) throw PoolErrors.closed()
+    if (this.#failed !== undefined) throw this.#failed
     if (typeof key === 'number' && key >= TASK_BASE) throw PoolErrors.reservedKey(key)
     this.#tasks.post(key, bytes, overlapped, data)
     if (this.#elastic) this.#scaleUp()
@@ -267,8 +290,9 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
 
   /**
    * Closes the pool gracefully: refuses new tasks and packets at once, lets queued and running
-   * tasks finish (and queued raw packets be handled), then wakes the workers blocked on the
-   * port by shutting it down, ends every worker and resolves. After `closeTimeout` ms, what is
+   * tasks finish (and queued raw packets be handled; a worker that dies meanwhile is still
+   * replaced), then wakes the workers blocked on the port by shutting it down, ends every
+   * worker and resolves once every worker thread has exited. After `closeTimeout` ms, what is
    * still pending is ended as {@link PortPool.destroy} does (rejected with
    * {@link PoolClosedError}). Idempotent; never rejects.
    */
@@ -279,8 +303,8 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
 
   /**
    * Stops the pool now: rejects every queued and running task with {@link PoolClosedError},
-   * closes the port (which wakes the blocked workers), and ends every worker. Idempotent; never
-   * rejects.
+   * closes the port (which wakes the blocked workers), ends every worker and resolves once every
+   * worker thread has exited. Idempotent; never rejects.
    */
   destroy(): Promise<void> {
     this.#destroyPromise ??= this.#destroy()
@@ -436,7 +460,12 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
       return
     }
     const out = this.#out
-    const enc = encodeValue(value, out)
+    let enc: number
+    try {
+      enc = encodeValue(value, out)
+    } catch (error) {
+      throw PoolErrors.notClonable('payload', error)
+    }
     task.key = taskKey(enc, name, out.hi)
     task.bytes = out.lo
     task.data = out.data
@@ -602,9 +631,6 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
 
   #onReport(report: WorkerReport): void {
     switch (report[REPORT]) {
-      case 'loadFailed':
-        this.#fail(PoolErrors.moduleFailed(this.#options.filename, decodeError(report.error)))
-        break
       case 'packetError':
         this.#packetFailed(decodeError(report.error), makePacket(report.key, report.bytes, report.overlapped, undefined))
         break
@@ -645,8 +671,19 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
     } else if (died && cause !== undefined && this.listenerCount('error') > 0) {
       this.emit('error', cause)
     }
-    if (died && !this.#closing && this.#failed === undefined) this.#workers.ensure()
+    // Replaced even while close() waits for the pending tasks (the workers stop starting once
+    // they are done).
+    if (died && this.#failed === undefined) this.#workers.ensure()
     this.#afterChange()
+  }
+
+  /**
+   * A worker could not start. Another replaces it (the error goes to 'error' listeners, if
+   * any), or, after too many in a row (`final`), the pool fails with `error`.
+   */
+  #onStartFailed(error: Error, final: boolean): void {
+    if (final) this.#fail(error)
+    else if (this.listenerCount('error') > 0) this.emit('error', error)
   }
 
   #packetFailed(error: unknown, packet: Packet): void {
@@ -658,7 +695,11 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
     }
   }
 
-  /** The pool cannot run tasks any more: every pending and later task rejects with `error`. */
+  /**
+   * The pool cannot run tasks any more (no worker could start, or the results drain broke):
+   * every pending and later task rejects with `error`, and `post()` throws it. The workers
+   * still running stay until close() or destroy() ends them.
+   */
   #fail(error: Error): void {
     if (this.#failed !== undefined) return
     this.#failed = error
@@ -685,7 +726,6 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
 
   async #close(): Promise<void> {
     this.#closing = true
-    this.#workers.stop()
     // What close() waits on (Atomics.waitAsync, workers' exits) does not keep the process
     // alive by itself: this does, so that the code after `await pool.close()` runs.
     const keepAlive = setInterval(noop, MAX_DELAY)
@@ -699,7 +739,9 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
       let outcome = await Promise.race([this.#whenIdle().then(() => 'done' as const), expired])
       if (outcome === 'done' && !this.#torn) {
         // 2. Shut the port down: workers handle the raw packets still queued, then every
-        //    blocked get() wakes with PortClosedError and the loops end.
+        //    blocked get() wakes with PortClosedError and the loops end. No loop starts any
+        //    more (until now, one replaced a worker that died).
+        this.#workers.stop()
         try {
           this.#tasks.shutdown()
         } catch {
