@@ -26,15 +26,23 @@ inline void cpuRelax() {
 #endif
 }
 
-// Polls the waiter's `released` flag (load A of port.h) for up to spinNs nanoseconds.
+// Polls the waiter's `released` flag (load A of port.h) for up to spinNs nanoseconds: busy for
+// the first kBusySpinNs, then yielding the CPU between polls, so that a spinning consumer does
+// not starve the very producer it waits for when threads outnumber cores.
+constexpr uint32_t kBusySpinNs = 2000;
+
 bool spinUntilReleased(const Waiter& waiter, uint32_t spinNs) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(spinNs);
+  const auto start = std::chrono::steady_clock::now();
+  const auto busyUntil = start + std::chrono::nanoseconds(spinNs < kBusySpinNs ? spinNs : kBusySpinNs);
+  const auto until = start + std::chrono::nanoseconds(spinNs);
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (waiter.released.load(std::memory_order_acquire)) return true;
       cpuRelax();
     }
-    if (std::chrono::steady_clock::now() >= until) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) return false;
+    if (now >= busyUntil) std::this_thread::yield();
   }
 }
 
