@@ -136,25 +136,4 @@ describe('replacement workers that never start', () => {
     expect(pool.threads).toEqual([])
     expect(threads.running).toBe(0)
   })
-
-  it('no worker can ever start (resourceLimits too small): tasks reject, run() after rejects, close() resolves', async () => {
-    const pool = makePool({
-      concurrency: 1,
-      threads: 2,
-      resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 1 },
-    })
-    const threads = followThreads(pool)
-    const outcomes = await Promise.allSettled([pool.run(1), pool.run(2), pool.run(3)])
-    for (const outcome of outcomes) {
-      expect(outcome.status).toBe('rejected')
-      const error = (outcome as PromiseRejectedResult).reason
-      expect(error).toBeInstanceOf(WorkerDiedError)
-      expect(error.message).toMatch(/could not start/)
-      expect(error.cause).toMatchObject({ code: 'ERR_WORKER_OUT_OF_MEMORY' })
-    }
-    await expect(pool.run(4)).rejects.toBeInstanceOf(WorkerDiedError)
-    await pool.close()
-    expect(pool.threads).toEqual([])
-    expect(threads.running).toBe(0)
-  })
 })
