@@ -13,7 +13,7 @@ export interface Pool {
   close(): Promise<void>
 }
 
-const echoModule = fileURLToPath(new URL('../tasks/echo.js', import.meta.url))
+const echoModule = fileURLToPath(new URL('../tasks/echo.cjs', import.meta.url))
 const poolifierWorker = fileURLToPath(new URL('./echo-poolifier.js', import.meta.url))
 
 export function piscina(threads: number): Pool {
