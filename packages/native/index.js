@@ -28,7 +28,6 @@ class NativePort {
   stats (out) { addon.portStats(this.external, out) }
   handle () { return addon.portHandle(this.external) }
   recoverHeld (threadId) { return addon.portRecoverHeld(this.external, threadId) }
-  release () { addon.portRelease(this.external) }
 }
 
 // Small payloads arrive through this per-thread buffer and are sliced out in JS: a

@@ -60,8 +60,6 @@ declare namespace binding {
     /** Packets held by a thread that has exited (delivered and not followed by another get),
      *  removed from the record; flat array like close(). Empty if none. */
     recoverHeld(threadId: number): Array<number | Uint8Array | undefined>
-    /** Drop this wrapper's reference (the port itself lives on while other wrappers exist). */
-    release(): void
   }
 
   export interface NativeBinding {

@@ -340,15 +340,6 @@ Napi::Value portRecoverHeld(const Napi::CallbackInfo& info) {
   return flatPackets(env, held, [](const HeldPacket&) -> Payload* { return nullptr; });
 }
 
-Napi::Value portRelease(const Napi::CallbackInfo& info) {
-  NativePort* self = checkedPortOf(info);
-  if (self != nullptr && self->port) {
-    self->port->untie(*stateOf(info).consumer);
-    self->port.reset();
-  }
-  return info.Env().Undefined();
-}
-
 }  // namespace
 
 Napi::Value wrapPort(Napi::Env env, std::shared_ptr<Port> port, uint64_t id) {
@@ -374,7 +365,6 @@ void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state
       {"portStats", portStats},
       {"portHandle", portHandle},
       {"portRecoverHeld", portRecoverHeld},
-      {"portRelease", portRelease},
   };
   for (const Entry& entry : entries) {
     exports.Set(entry.name, Napi::Function::New(env, entry.fn, entry.name, state));

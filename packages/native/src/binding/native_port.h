@@ -22,7 +22,7 @@ namespace iocp {
 struct ThreadState;
 
 struct NativePort {
-  std::shared_ptr<Port> port;  // empty after release()
+  std::shared_ptr<Port> port;
   uint64_t id = 0;
 };
 

@@ -444,14 +444,6 @@ PortStats Port::stats() const {
                    concurrency_,  capacity_,   static_cast<int>(state_)};
 }
 
-void Port::untie(Consumer& consumer) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const uint32_t before = running_;
-  stopRunningLocked(consumer);
-  dropAsyncRunningLocked(consumer, false);
-  if (running_ != before) dispatchLocked();
-}
-
 void Port::forget(Consumer& consumer) {
   std::lock_guard<std::mutex> lock(mutex_);
   const uint32_t before = running_;

@@ -233,8 +233,6 @@ class Port : public std::enable_shared_from_this<Port> {
 
   PortStats stats() const;
 
-  // `consumer` stops counting as running on this port (its wrapper here was released).
-  void untie(Consumer& consumer);
 
   // The thread of `consumer` is going away: it stops counting as running, its async deliveries
   // stop counting, and the packets it held here are kept as an orphan record for recoverHeld.
