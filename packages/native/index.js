@@ -9,7 +9,11 @@
 // cleanup hook runs, so a worker asleep in get() would make process.exit() (or an uncaught
 // error) hang. Closing every port on 'exit' wakes them all first.
 const { isMainThread } = require('worker_threads')
-const addon = require('node-gyp-build')(__dirname)
+// IOCP_NATIVE_ADDON names an explicit .node file instead: CI uses it to run the suites against
+// an AddressSanitizer build of the addon (see .ci/run).
+const addon = process.env.IOCP_NATIVE_ADDON
+  ? require(process.env.IOCP_NATIVE_ADDON)
+  : require('node-gyp-build')(__dirname)
 
 class NativePort {
   constructor (external) { this.external = external }
