@@ -47,7 +47,12 @@ napi_value takeData(napi_env env, napi_callback_info info) {
     napi_create_uint32(env, static_cast<uint32_t>(payload->length), &result);
     Payload::destroy(payload);
   } else {
-    result = payloadToJs(Napi::Env(env), payload);
+    try {
+      result = payloadToJs(Napi::Env(env), payload);
+    } catch (const Napi::Error& error) {  // a raw callback must not let a C++ exception out
+      error.ThrowAsJavaScriptException();
+      return nullptr;
+    }
   }
   return result;
 }

@@ -1,5 +1,7 @@
 #include "native_port.h"
 
+#include <new>
+
 #include "handle_table.h"
 #include "thread_state.h"
 
@@ -136,6 +138,18 @@ uint32_t* uint32ArrayOf(napi_env env, napi_value value, size_t* length) {
   return static_cast<uint32_t*>(data);
 }
 
+// Port::post, with running out of memory (the queue could not grow) turned into a JS error
+// instead of an exception escaping a Node-API callback. false: a JS exception is pending.
+bool postOrThrow(napi_env env, Port& port, const Packet& packet, Status& status) {
+  try {
+    status = port.post(packet);
+    return true;
+  } catch (const std::bad_alloc&) {
+    napi_throw_range_error(env, "ERR_OUT_OF_MEMORY", "@iocp/native: the queue could not grow");
+    return false;
+  }
+}
+
 napi_value rawPortPost(napi_env env, napi_callback_info info) {
   RawCall<4> call(env, info);
   if (!call.self->port) return int32(env, STATUS_CLOSED);
@@ -143,7 +157,9 @@ napi_value rawPortPost(napi_env env, napi_callback_info info) {
   packet.key = static_cast<uint64_t>(doubleOf(env, call.argv[1]));
   packet.bytes = uint32Of(env, call.argv[2]);
   packet.overlapped = static_cast<uint64_t>(doubleOf(env, call.argv[3]));
-  return int32(env, statusCode(call.self->port->post(packet)));
+  Status status;
+  if (!postOrThrow(env, *call.self->port, packet, status)) return nullptr;
+  return int32(env, statusCode(status));
 }
 
 napi_value rawPortGet(napi_env env, napi_callback_info info) {
@@ -192,9 +208,18 @@ napi_value rawPortPostEx(napi_env env, napi_callback_info info) {
   void* source = nullptr;
   napi_typedarray_type type;
   if (napi_get_typedarray_info(env, call.argv[4], &type, &length, &source, nullptr, nullptr) == napi_ok) {
-    packet.data = Payload::copyOf(source, length);  // the one copy (a Uint8Array: length in bytes)
+    try {
+      packet.data = Payload::copyOf(source, length);  // the one copy (a Uint8Array: length in bytes)
+    } catch (const std::bad_alloc&) {
+      napi_throw_range_error(env, "ERR_OUT_OF_MEMORY", "@iocp/native: no memory for the payload");
+      return nullptr;
+    }
   }
-  const Status status = call.self->port->post(packet);
+  Status status;
+  if (!postOrThrow(env, *call.self->port, packet, status)) {
+    Payload::destroy(packet.data);
+    return nullptr;
+  }
   if (status != Status::Ok) Payload::destroy(packet.data);  // nothing was posted
   return int32(env, statusCode(status));
 }
@@ -230,7 +255,13 @@ napi_value rawPortPostMany(napi_env env, napi_callback_info info) {
         void* source = nullptr;
         napi_typedarray_type type;
         napi_get_typedarray_info(env, entry, &type, &bytes, &source, nullptr, nullptr);
-        p.data = Payload::copyOf(source, bytes);  // Uint8Array: length == byte length
+        try {
+          p.data = Payload::copyOf(source, bytes);  // Uint8Array: length == byte length
+        } catch (const std::bad_alloc&) {
+          for (size_t j = 0; j < i; ++j) Payload::destroy(packets[j].data);  // nothing posted
+          napi_throw_range_error(env, "ERR_OUT_OF_MEMORY", "@iocp/native: no memory for a payload");
+          return nullptr;
+        }
       }
     }
   }

@@ -101,6 +101,11 @@ Waiter* Port::findEligibleLocked() {
 }
 
 void Port::deliverLocked(Waiter& waiter, const Packet& packet) {
+  // The one allocation a delivery can need comes first, so that running out of memory throws
+  // before the waiter is touched (it stays linked and waiting).
+  if (waiter.async && asyncRunning_.size() == asyncRunning_.capacity()) {
+    asyncRunning_.reserve(asyncRunning_.size() * 2 + 4);
+  }
   unlinkWaiterLocked(waiter);
   waiter.slot = packet;
   waiter.state = WaitState::Delivered;
@@ -246,7 +251,11 @@ Port::PostManyResult Port::postMany(const Packet* packets, size_t count) {
       }
     }
     if (capacity_ != 0 && queue_.size() >= capacity_) return {Status::Full, i};
-    queue_.pushBack(packets[i]);
+    try {
+      queue_.pushBack(packets[i]);
+    } catch (const std::bad_alloc&) {
+      return {Status::Full, i};  // the queue could not grow: like a full one, the rest stays
+    }
     ++posted_;
   }
   return {Status::Ok, count};

@@ -175,14 +175,15 @@ class Port : public std::enable_shared_from_this<Port> {
 
   // PostQueuedCompletionStatus. Never blocks; thread-safe. Hands the packet straight to the most
   // recent waiter when the concurrency rule lets one run, else queues it (allocates only when the
-  // queue outgrows its peak depth). Ok: the port owns the packet (and its payload). Closed / Full:
-  // nothing was posted and the caller still owns the payload.
+  // queue outgrows its peak depth; std::bad_alloc if it cannot, with nothing posted). Ok: the
+  // port owns the packet (and its payload). Closed / Full: nothing was posted and the caller
+  // still owns the payload.
   Status post(const Packet& packet);
 
   // Posts packets[0..count) in order under one lock acquisition, with post's rules for each.
   // Never blocks. Returns how many were posted: all of them (Ok), or, when the queue reached its
-  // capacity, the first `posted` (Full; the caller still owns the rest and their payloads), or
-  // none because the port is not open (Closed).
+  // capacity (or could not grow: out of memory), the first `posted` (Full; the caller still owns
+  // the rest and their payloads), or none because the port is not open (Closed). Never throws.
   struct PostManyResult {
     Status status;
     size_t posted;
