@@ -69,7 +69,6 @@ Napi::Array flatPackets(Napi::Env env, const std::vector<Item>& packets, DataOf 
 // The shared receive path of get/getMany/getManyInto: the count, or a status.
 int32_t receive(napi_env env, ThreadState& state, NativePort& self, uint32_t* out, size_t max,
                 int64_t timeoutMs) {
-  if (!self.port) return STATUS_CLOSED;
   if (max == 0) return 0;  // @iocp/core never asks for none; the engine requires max >= 1
   Packet* batch = state.batchFor(max);
   const GetResult result = self.port->get(*state.consumer, batch, max, timeoutMs);
@@ -152,7 +151,6 @@ bool postOrThrow(napi_env env, Port& port, const Packet& packet, Status& status)
 
 napi_value rawPortPost(napi_env env, napi_callback_info info) {
   RawCall<4> call(env, info);
-  if (!call.self->port) return int32(env, STATUS_CLOSED);
   Packet packet;
   packet.key = static_cast<uint64_t>(doubleOf(env, call.argv[1]));
   packet.bytes = uint32Of(env, call.argv[2]);
@@ -199,7 +197,6 @@ uint64_t u64Of(napi_env env, napi_value value, uint32_t bigintFlag, uint32_t& fl
 // (port, key: number | bigint, bytes, overlapped: number | bigint, data: Uint8Array | undefined)
 napi_value rawPortPostEx(napi_env env, napi_callback_info info) {
   RawCall<5> call(env, info);
-  if (!call.self->port) return int32(env, STATUS_CLOSED);
   Packet packet;
   packet.key = u64Of(env, call.argv[1], FLAG_KEY_BIGINT, packet.flags);
   packet.bytes = uint32Of(env, call.argv[2]);
@@ -229,7 +226,6 @@ napi_value rawPortPostEx(napi_env env, napi_callback_info info) {
 // Closed. Payloads are copied (once) only for packets whose data entry is a Uint8Array.
 napi_value rawPortPostMany(napi_env env, napi_callback_info info) {
   RawCall<4> call(env, info);
-  if (!call.self->port) return int32(env, STATUS_CLOSED);
   size_t length = 0;
   const uint32_t* words = uint32ArrayOf(env, call.argv[1], &length);
   size_t count = uint32Of(env, call.argv[2]);
@@ -276,7 +272,6 @@ napi_value rawPortPostMany(napi_env env, napi_callback_info info) {
 Napi::Value portGetAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativePort& self = *portOf(info);
-  if (!self.port) return number(info, STATUS_CLOSED);
   ThreadState& state = stateOf(info);
   AsyncWaiter* waiter = state.acquireWaiter(self.port);
   state.pending.emplace(waiter->id, waiter);
@@ -305,20 +300,20 @@ Napi::Value portCancelAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value portBlockingEnter(const Napi::CallbackInfo& info) {
   NativePort* self = checkedPortOf(info);
-  if (self != nullptr && self->port) self->port->blockingEnter(*stateOf(info).consumer);
+  if (self != nullptr) self->port->blockingEnter(*stateOf(info).consumer);
   return info.Env().Undefined();
 }
 
 Napi::Value portBlockingLeave(const Napi::CallbackInfo& info) {
   NativePort* self = checkedPortOf(info);
-  if (self != nullptr && self->port) self->port->blockingLeave(*stateOf(info).consumer);
+  if (self != nullptr) self->port->blockingLeave(*stateOf(info).consumer);
   return info.Env().Undefined();
 }
 
 Napi::Value portClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativePort* self = checkedPortOf(info);
-  if (self == nullptr || !self->port) return Napi::Array::New(env, 0);
+  if (self == nullptr) return Napi::Array::New(env, 0);
   std::vector<Packet> remaining = self->port->close();
   HandleTable::instance().remove(self->id);
   return flatPackets(env, remaining, [](const Packet& p) { return p.data; });
@@ -326,7 +321,7 @@ Napi::Value portClose(const Napi::CallbackInfo& info) {
 
 Napi::Value portShutdown(const Napi::CallbackInfo& info) {
   NativePort* self = checkedPortOf(info);
-  if (self == nullptr || !self->port) return number(info, STATUS_CLOSED);
+  if (self == nullptr) return number(info, STATUS_CLOSED);
   return number(info, statusCode(self->port->shutdown()));
 }
 
@@ -334,11 +329,6 @@ Napi::Value portStats(const Napi::CallbackInfo& info) {
   NativePort* self = checkedPortOf(info);
   if (self == nullptr) return info.Env().Undefined();
   double* values = info[1].As<Napi::Float64Array>().Data();
-  if (!self->port) {
-    for (size_t i = 0; i < 8; ++i) values[i] = 0;
-    values[7] = 2;
-    return info.Env().Undefined();
-  }
   const PortStats s = self->port->stats();
   values[0] = static_cast<double>(s.queued);
   values[1] = static_cast<double>(s.running);
@@ -355,7 +345,7 @@ Napi::Value portHandle(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativePort* self = checkedPortOf(info);
   if (self == nullptr) return env.Undefined();
-  const uint64_t pin = self->port ? HandleTable::instance().pin(self->id) : 0;
+  const uint64_t pin = HandleTable::instance().pin(self->id);
   Napi::Array pair = Napi::Array::New(env, 2);
   pair.Set(0u, Napi::Number::New(env, static_cast<double>(self->id)));
   pair.Set(1u, Napi::Number::New(env, static_cast<double>(pin)));
@@ -365,7 +355,7 @@ Napi::Value portHandle(const Napi::CallbackInfo& info) {
 Napi::Value portRecoverHeld(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativePort* self = checkedPortOf(info);
-  if (self == nullptr || !self->port) return Napi::Array::New(env, 0);
+  if (self == nullptr) return Napi::Array::New(env, 0);
   const uint64_t threadId = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
   std::vector<HeldPacket> held = self->port->recoverHeld(threadId);
   return flatPackets(env, held, [](const HeldPacket&) -> Payload* { return nullptr; });

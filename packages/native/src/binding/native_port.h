@@ -22,7 +22,7 @@ namespace iocp {
 struct ThreadState;
 
 struct NativePort {
-  std::shared_ptr<Port> port;
+  std::shared_ptr<Port> port;  // never empty
   uint64_t id = 0;
 };
 
