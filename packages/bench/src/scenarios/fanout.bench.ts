@@ -77,23 +77,26 @@ function producerCount(c: Case): number {
   return c.producers === 'main' ? 0 : c.producers
 }
 
-async function portRuns(c: Case, budget: Budget): Promise<number[]> {
-  const port = new CompletionPort({ concurrency: c.consumers })
+/**
+ * The workers of one case: `c.consumers` consumers and, unless the main thread produces, the
+ * producers, all on the same channel (the port's handles or the SAB queue's buffers).
+ */
+function teamSpecs(c: Case, file: URL, label: string, channel: Record<string, unknown>): WorkerSpec[] {
   const specs: WorkerSpec[] = []
   for (let k = 0; k < c.consumers; k++) {
     specs.push({
-      file: portWorker,
-      name: `port consumer ${k}`,
-      data: { role: c.form === 'get' ? 'consume-get' : 'consume-batch', handles: [port.handle], slot: k },
+      file,
+      name: `${label} consumer ${k}`,
+      data: { role: c.form === 'get' ? 'consume-get' : 'consume-batch', ...channel, slot: k },
     })
   }
   for (let p = 0; p < producerCount(c); p++) {
     specs.push({
-      file: portWorker,
-      name: `port producer ${p}`,
+      file,
+      name: `${label} producer ${p}`,
       data: {
         role: 'produce',
-        handles: [port.handle],
+        ...channel,
         index: p,
         producers: producerCount(c),
         consumers: c.consumers,
@@ -101,6 +104,12 @@ async function portRuns(c: Case, budget: Budget): Promise<number[]> {
       },
     })
   }
+  return specs
+}
+
+async function portRuns(c: Case, budget: Budget): Promise<number[]> {
+  const port = new CompletionPort({ concurrency: c.consumers })
+  const specs = teamSpecs(c, portWorker, 'port', { handles: [port.handle] })
   const batch = c.form === 'batch' ? new PacketBatch(BATCH) : undefined
   let team: Team | undefined
   try {
@@ -125,28 +134,7 @@ async function portRuns(c: Case, budget: Budget): Promise<number[]> {
 
 async function sabRuns(c: Case, budget: Budget): Promise<number[]> {
   const queue = new SabQueue(65_536)
-  const specs: WorkerSpec[] = []
-  for (let k = 0; k < c.consumers; k++) {
-    specs.push({
-      file: sabWorker,
-      name: `SAB consumer ${k}`,
-      data: { role: c.form === 'get' ? 'consume-get' : 'consume-batch', queues: [queue.buffers], slot: k },
-    })
-  }
-  for (let p = 0; p < producerCount(c); p++) {
-    specs.push({
-      file: sabWorker,
-      name: `SAB producer ${p}`,
-      data: {
-        role: 'produce',
-        queues: [queue.buffers],
-        index: p,
-        producers: producerCount(c),
-        consumers: c.consumers,
-        batch: batchOf(c),
-      },
-    })
-  }
+  const specs = teamSpecs(c, sabWorker, 'SAB', { queues: [queue.buffers] })
   const buffer = c.form === 'batch' ? new Float64Array(BATCH * 3) : undefined
   let team: Team | undefined
   try {
