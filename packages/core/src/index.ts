@@ -3,11 +3,11 @@
  *
  * Explicit exports only; each concept lives in its own file.
  */
-export { CompletionPort } from './completion-port.js'
-export type { CompletionPortOptions, GetAsyncOptions, PortStats } from './completion-port.js'
-export { PacketBatch } from './batch.js'
-export type { Packet } from './packet.js'
-export type { PortHandle } from './handle.js'
+export { CompletionPort } from './port/completion-port.js'
+export type { CompletionPortOptions, GetAsyncOptions, PortStats } from './port/completion-port.js'
+export { PacketBatch } from './port/batch.js'
+export type { Packet } from './port/packet.js'
+export type { PortHandle } from './port/handle.js'
 export { ErrorCode, PortClosedError, PortFullError } from './errors.js'
 export { PortPool } from './pool.js'
 export type { RunOptions } from './pool.js'

@@ -21,7 +21,7 @@
  *    `'message'`, as Piscina does.
  */
 import type { MessagePort } from 'node:worker_threads'
-import type { PortHandle } from './handle.js'
+import type { PortHandle } from './port/handle.js'
 import type { PoolMemory } from './pool-memory.js'
 
 /** What `start()` receives: everything one loop needs. */

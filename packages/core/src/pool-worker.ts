@@ -28,9 +28,9 @@
 import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { parentPort, threadId, type MessagePort } from 'node:worker_threads'
-import { CompletionPort } from './completion-port.js'
+import { CompletionPort } from './port/completion-port.js'
 import { PortClosedError } from './errors.js'
-import type { Packet } from './packet.js'
+import type { Packet } from './port/packet.js'
 import { PoolErrors } from './pool-errors.js'
 import {
   ASYNC,

@@ -28,7 +28,7 @@
 import { fileURLToPath } from 'node:url'
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads'
 import { Piscina } from 'piscina'
-import type { PortHandle } from './handle.js'
+import type { PortHandle } from './port/handle.js'
 import { PoolErrors } from './pool-errors.js'
 import {
   LIVE_LOOPS,

@@ -5,7 +5,7 @@
  *
  * Worker side: made by pool-worker.ts, one per task.
  */
-import type { CompletionPort } from './completion-port.js'
+import type { CompletionPort } from './port/completion-port.js'
 import { PoolErrors } from './pool-errors.js'
 import { ABORTED, ASYNC, DONE, waitAsync } from './pool-memory.js'
 import { TASK_BASE } from './task-codec.js'

@@ -3,7 +3,7 @@
  * `postMessage`), so a port made in one thread can be opened in another with
  * {@link CompletionPort.fromHandle}.
  */
-import { Errors } from './errors.js'
+import { Errors } from '../errors.js'
 
 /**
  * A structured-clonable reference to a port, from {@link CompletionPort.handle}. Pass it to

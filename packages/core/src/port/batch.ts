@@ -4,7 +4,7 @@
  * objects. Nothing is allocated per call unless a packet carries a payload (its `Uint8Array`).
  */
 import type { NativePort } from '@iocp/native'
-import { Errors } from './errors.js'
+import { Errors } from '../errors.js'
 import {
   FLAG_HAS_DATA,
   FLAG_KEY_BIGINT,
@@ -20,7 +20,7 @@ import {
   type Packet,
 } from './packet.js'
 import { MAX_BATCH, type ThreadState } from './thread-state.js'
-import { isU32, isU53, validateData, validateInteger, validateU32, validateU64 } from './validate.js'
+import { isU32, isU53, validateData, validateInteger, validateU32, validateU64 } from '../validate.js'
 
 const TWO_32 = 0x1_0000_0000
 const MAX_U32 = 0xffff_ffff

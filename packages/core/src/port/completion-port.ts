@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os'
 import type { NativePort } from '@iocp/native'
 import { PacketBatch, fillBatch, postBatch } from './batch.js'
-import { Errors } from './errors.js'
+import { Errors } from '../errors.js'
 import { makeHandle, validateHandle, type PortHandle } from './handle.js'
 import { FLAG_HAS_DATA, PACKET_WORDS, W_FLAGS, packetsFromFlat, readPacket, type Packet } from './packet.js'
 import {
@@ -35,7 +35,7 @@ import {
   validateSignal,
   validateU32,
   validateU64,
-} from './validate.js'
+} from '../validate.js'
 
 /** Options of the {@link CompletionPort} constructor. */
 export interface CompletionPortOptions {

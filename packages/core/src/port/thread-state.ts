@@ -19,7 +19,7 @@
 import { createRequire } from 'node:module'
 import { threadId } from 'node:worker_threads'
 import type { NativeBinding, NativePort } from '@iocp/native'
-import { Errors } from './errors.js'
+import { Errors } from '../errors.js'
 import {
   FLAG_HAS_DATA,
   FLAG_KEY_BIGINT,
