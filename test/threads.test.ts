@@ -86,7 +86,7 @@ describe('release order and the concurrency limit', () => {
 
 describe('threads that go away', () => {
   it('a worker that exits holding packets stops counting as running, and its packets can be recovered', async () => {
-    const port = new CompletionPort({ concurrency: 1 })
+    const port = new CompletionPort({ concurrency: 1, trackHeld: true })
     for (let key = 1; key <= 4; key++) port.post(key, key * 10, key * 100, new Uint8Array([key]))
     // The worker takes two packets in one getMany and ends without another get: it held them.
     const worker = startFixture('consumer.mjs', { handle: port.handle, mode: 'getMany', max: 2, limit: 2 })

@@ -3,7 +3,10 @@
     {
       "target_name": "iocp",
       "sources": [
+        "src/port/park.cpp",
+        "src/port/payload_table.cpp",
         "src/port/port.cpp",
+        "src/port/spin_policy.cpp",
         "src/binding/addon.cpp",
         "src/binding/handle_table.cpp",
         "src/binding/native_port.cpp",

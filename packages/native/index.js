@@ -15,6 +15,38 @@ const addon = process.env.IOCP_NATIVE_ADDON
   ? require(process.env.IOCP_NATIVE_ADDON)
   : require('node-gyp-build')(__dirname)
 
+// The port functions, each called with the port's External first. This list is the one JS-side
+// statement of them; it is checked against the addon's own at load (src/binding/native_port.cpp).
+const PORT_FUNCTIONS = {
+  post: 'portPost',
+  postEx: 'portPostEx',
+  postMany: 'portPostMany',
+  get: 'portGet',
+  getMany: 'portGetMany',
+  getManyInto: 'portGetManyInto',
+  getAsync: 'portGetAsync',
+  cancelAsync: 'portCancelAsync',
+  blockingEnter: 'portBlockingEnter',
+  blockingLeave: 'portBlockingLeave',
+  close: 'portClose',
+  shutdown: 'portShutdown',
+  stats: 'portStats',
+  handle: 'portHandle',
+  recoverHeld: 'portRecoverHeld',
+  control: 'portControl',
+  ring: 'portRing',
+  wakeLock: 'portWakeLock',
+}
+for (const name of Object.values(PORT_FUNCTIONS)) {
+  if (typeof addon[name] !== 'function') throw new Error(`@iocp/native: the addon lacks ${name} (stale build?)`)
+}
+for (const name of Object.keys(addon)) {
+  if (name.startsWith('port') && !Object.values(PORT_FUNCTIONS).includes(name)) {
+    throw new Error(`@iocp/native: index.js does not know the addon's ${name} (stale build?)`)
+  }
+}
+
+// Plain methods rather than generated ones, so that V8 inlines each call into its caller.
 class NativePort {
   constructor (external) { this.external = external }
   post (key, bytes, overlapped) { return addon.portPost(this.external, key, bytes, overlapped) }
@@ -32,23 +64,36 @@ class NativePort {
   stats (out) { addon.portStats(this.external, out) }
   handle () { return addon.portHandle(this.external) }
   recoverHeld (threadId) { return addon.portRecoverHeld(this.external, threadId) }
+  control () { return addon.portControl(this.external) }
+  ring () { return addon.portRing(this.external) }
+  wakeLock () { addon.portWakeLock(this.external) }
+}
+for (const method of Object.keys(PORT_FUNCTIONS)) {
+  if (typeof NativePort.prototype[method] !== 'function') throw new Error(`@iocp/native: NativePort lacks ${method}`)
 }
 
 // Small payloads arrive through this per-thread buffer and are sliced out in JS: a
-// Uint8Array made by JS costs a fraction of one made in C++ (see takeData in addon.cpp).
+// Uint8Array made by JS costs a fraction of one made in C++ (see payloadResult in addon.cpp).
 const dataScratch = new Uint8Array(16 * 1024)
 addon.setDataScratch(dataScratch)
 
-function takeData (i) {
-  const taken = addon.takeData(i)
+function sliced (taken) {
   return typeof taken === 'number' ? dataScratch.slice(0, taken) : taken
 }
+const takeData = (i) => sliced(addon.takeData(i))
+const takePayload = (lo, hi) => sliced(addon.takePayload(lo, hi))
+const takeAsyncData = () => sliced(addon.takeAsyncData())
 
 const binding = {
   init: addon.init,
   setScratch: addon.setScratch,
   takeData,
-  createPort: (concurrency, capacity, spinNs) => new NativePort(addon.createPort(concurrency, capacity, spinNs)),
+  takePayload,
+  takeAsyncData,
+  debugCounts: addon.debugCounts,
+  LAYOUT: addon.LAYOUT,
+  createPort: (concurrency, capacity, spinNs, trackHeld) =>
+    new NativePort(addon.createPort(concurrency, capacity, spinNs, trackHeld)),
   openPort: (id, pin) => {
     const opened = addon.openPort(id, pin)
     return typeof opened === 'number' ? opened : new NativePort(opened)

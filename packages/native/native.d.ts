@@ -60,25 +60,47 @@ declare namespace binding {
     /** Packets held by a thread that has exited (delivered and not followed by another get),
      *  removed from the record; flat array like close(). Empty if none. */
     recoverHeld(threadId: number): Array<number | Uint8Array | undefined>
+    /** The port's control block (shared_layout.h's ControlWord), or undefined where the runtime
+     *  forbids external memory (then every call goes through the functions above). */
+    control(): ArrayBuffer | undefined
+    /** The current ring and its generation (kRingGen), for a view that found its own stale. */
+    ring(): [ArrayBuffer | undefined, number]
+    /** JS's unlock found the lock word at 2: wake one thread parked on it. */
+    wakeLock(): void
   }
+
+  /** shared_layout.h's word indices and the status codes (as positive numbers), from the addon. */
+  export type Layout = Readonly<Record<string, number>>
 
   export interface NativeBinding {
     /** Once per thread (environment): the scratch (Uint32Array, length = capacity * 6), the
      *  thread id (worker_threads.threadId) and the async delivery callback. The callback is
      *  called on this thread's event loop for each delivered async waiter as
-     *  (id, status, keyLo, keyHi, ovLo, ovHi, bytes, flags, data), status 0 (delivered) or -1
+     *  (id, status, keyLo, keyHi, ovLo, ovHi, bytes, flags), status 0 (delivered) or -1
      *  (the port closed; the other values are then 0), and returns true if it took
-     *  the packet, false to give it back (an aborted waiter): it goes back to the queue's head. */
+     *  the packet, false to give it back (an aborted waiter): it goes back to the queue's head,
+     *  payload included. A callback that takes the packet gets its payload (FLAG_HAS_DATA) with
+     *  takeAsyncData() before it returns. Returns this thread's consumer block
+     *  (ConsumerWord), or undefined where the runtime forbids external memory. */
     init(scratch: Uint32Array, threadId: number,
          onAsync: (id: number, status: number, keyLo: number, keyHi: number, ovLo: number,
-                   ovHi: number, bytes: number, flags: number, data: Uint8Array | undefined) => boolean): void
+                   ovHi: number, bytes: number, flags: number) => boolean): ArrayBuffer | undefined
+    /** The payload whose token (kPayloadLo/Hi) a JS get read from the ring; undefined if the
+     *  token is not live. */
+    takePayload(lo: number, hi: number): Uint8Array | undefined
+    /** Inside the async callback: the payload of the packet being delivered (once). */
+    takeAsyncData(): Uint8Array | undefined
+    /** Live native objects, for leak tests. */
+    debugCounts(): { ports: number, payloads: number }
+    readonly LAYOUT: Layout
     /** Replace the scratch (to grow it for a larger getMany). */
     setScratch(scratch: Uint32Array): void
     /** The payload of packet i of the last get/getMany on this thread (once; then gone). */
     takeData(i: number): Uint8Array
-    /** concurrency >= 1, capacity 0 = unbounded, spinNs: how long a blocking get polls before
-     *  it sleeps (0 = at once). */
-    createPort(concurrency: number, capacity: number, spinNs: number): NativePort
+    /** concurrency >= 1, capacity 0 = unbounded, spinNs: how long a blocking get may poll before
+     *  it sleeps (0 = at once), trackHeld: keep the held packets of exited threads for
+     *  recoverHeld. */
+    createPort(concurrency: number, capacity: number, spinNs: number, trackHeld: boolean): NativePort
     /** A NativePort, or Closed if the port was closed or no longer exists. */
     openPort(id: number, pin: number): NativePort | number
     /** Main thread's exit hook, installed by index.js itself (process.on('exit')): closes every

@@ -168,7 +168,7 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
     addName(this.#memory, o.name)
     this.#names.set(o.name, 0)
 
-    this.#tasks = new CompletionPort({ concurrency: o.concurrency })
+    this.#tasks = new CompletionPort({ concurrency: o.concurrency, trackHeld: true })
     this.#results = new CompletionPort({ concurrency: 1 })
     try {
       this.#workers = new PoolWorkers(

@@ -262,7 +262,7 @@ struct AsyncProbe {
   std::atomic<int> wakes{0};
   AsyncProbe() {
     waiter.context = this;
-    waiter.wake = [](Waiter* w) { static_cast<AsyncProbe*>(w->context)->wakes.fetch_add(1); };
+    waiter.wake = [](Waiter* w, bool) { static_cast<AsyncProbe*>(w->context)->wakes.fetch_add(1); };
   }
 };
 }  // namespace
@@ -306,7 +306,7 @@ TEST(async_cancel_and_requeue_keep_every_packet) {
   CHECK(!port->cancelAsync(b.waiter));  // already delivered: too late to withdraw
   // The delivery was refused (its promise was aborted): it goes back to the head.
   CHECK(port->post(packet(8)) == Status::Ok);
-  CHECK(port->requeue(main, &b.waiter.slot, 1, true));
+  CHECK(port->requeue(main, &b.waiter.slot, 1, true) == Status::Ok);
   CHECK(port->stats().running == 0 && port->stats().queued == 2);
   Consumer worker(5);
   Packet out[2];
@@ -327,7 +327,7 @@ TEST(close_wakes_async_waiters) {
 
 // A thread that goes away leaves what it held as an orphan record; its running slot frees.
 TEST(forget_records_held_packets_and_frees_the_slot) {
-  auto port = makePort(1);
+  auto port = makePort(1, 0, iocp::Port::kDefaultSpinNs, true);
   {
     Consumer dying(42);
     for (uint64_t k = 1; k <= 3; ++k) CHECK(port->post(packet(k, k * 10)) == Status::Ok);
@@ -349,6 +349,21 @@ TEST(forget_records_held_packets_and_frees_the_slot) {
   CHECK(live.held().empty());
 }
 
+// Without trackHeld, a thread that goes away leaves nothing behind: records cannot pile up on
+// a port that many short-lived threads use and no pool recovers from.
+TEST(forget_keeps_nothing_without_track_held) {
+  auto port = makePort(1);
+  for (uint64_t thread = 1; thread <= 1000; ++thread) {
+    Consumer dying(thread);
+    CHECK(port->post(packet(thread)) == Status::Ok);
+    Packet out[1];
+    CHECK(port->get(dying, out, 1, 0).count == 1);
+    port->forget(dying);
+  }
+  for (uint64_t thread = 1; thread <= 1000; ++thread) CHECK(port->recoverHeld(thread).empty());
+  CHECK(port->stats().running == 0);
+}
+
 // A thread that cannot use what it received (it is being terminated) gives it back to the head.
 TEST(requeue_from_a_dying_thread_goes_to_the_head) {
   auto port = makePort(1);
@@ -356,7 +371,7 @@ TEST(requeue_from_a_dying_thread_goes_to_the_head) {
   for (uint64_t k = 1; k <= 3; ++k) CHECK(port->post(packet(k)) == Status::Ok);
   Packet out[2];
   CHECK(port->get(dying, out, 2, 0).count == 2);
-  CHECK(port->requeue(dying, out, 2, false));
+  CHECK(port->requeue(dying, out, 2, false) == Status::Ok);
   CHECK(port->stats().running == 0 && port->stats().dequeued == 0);
   Consumer next(2);
   Packet all[3];

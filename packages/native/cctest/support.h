@@ -28,8 +28,9 @@ inline iocp::Packet packet(uint64_t key, uint64_t overlapped = 0, uint32_t bytes
 }
 
 inline std::shared_ptr<iocp::Port> makePort(uint32_t concurrency, size_t capacity = 0,
-                                            uint32_t spinNs = iocp::Port::kDefaultSpinNs) {
-  return std::make_shared<iocp::Port>(concurrency, capacity, spinNs);
+                                            uint32_t spinNs = iocp::Port::kDefaultSpinNs,
+                                            bool trackHeld = false) {
+  return std::make_shared<iocp::Port>(concurrency, capacity, spinNs, trackHeld);
 }
 
 }  // namespace cctest

@@ -10,6 +10,7 @@ import { PacketBatch, fillBatch, postBatch } from './batch.js'
 import { Errors } from '../errors.js'
 import { makeHandle, validateHandle, type PortHandle } from './handle.js'
 import { FLAG_HAS_DATA, PACKET_WORDS, W_FLAGS, packetsFromFlat, readPacket, type Packet } from './packet.js'
+import { SLOW, SharedPort } from './shared-port.js'
 import {
   CLOSED,
   FULL,
@@ -62,6 +63,14 @@ export interface CompletionPortOptions {
    * @default 20
    */
   spinMicroseconds?: number
+  /**
+   * Keep, for {@link CompletionPort.recoverHeld}, the packets that each thread held (took and
+   * had not yet followed with another get) when it exited. A pool sets it to retry the tasks of
+   * a worker that died; without it, nothing is kept for exited threads, so that a port used by
+   * many short-lived threads does not accumulate records.
+   * @default false
+   */
+  trackHeld?: boolean
 }
 
 /** Options of {@link CompletionPort.getAsync}. */
@@ -130,6 +139,8 @@ let adopting: NativePort | undefined
 export class CompletionPort {
   readonly #native: NativePort
   readonly #thread: ThreadState
+  /** The shared-memory fast path of post and get. */
+  readonly #shared: SharedPort
   /** This wrapper's {@link CompletionPort.close} ran. */
   #closed = false
 
@@ -148,12 +159,14 @@ export class CompletionPort {
     if (adopted !== undefined) {
       this.#thread = thread()
       this.#native = adopted
+      this.#shared = new SharedPort(adopted, this.#thread.binding, this.#thread.consumer)
       return
     }
     const {
       concurrency = 0,
       capacity = 0,
       spinMicroseconds = DEFAULT_SPIN_MICROSECONDS,
+      trackHeld = false,
     } = validateOptions<CompletionPortOptions>('options', options)
     validateInteger(
       'options.concurrency',
@@ -164,12 +177,15 @@ export class CompletionPort {
     )
     validateInteger('options.capacity', capacity, 0, MAX_U32, 'an integer in [0, 2^32-1] (0 = unbounded)')
     validateInteger('options.spinMicroseconds', spinMicroseconds, 0, MAX_SPIN_MICROSECONDS, 'an integer in [0, 1000000]')
+    if (typeof trackHeld !== 'boolean') throw Errors.invalidType('options.trackHeld', 'a boolean', trackHeld)
     this.#thread = thread()
     this.#native = this.#thread.binding.createPort(
       concurrency === 0 ? availableParallelism() : concurrency,
       capacity,
       spinMicroseconds * 1000,
+      trackHeld,
     )
+    this.#shared = new SharedPort(this.#native, this.#thread.binding, this.#thread.consumer)
   }
 
   /**
@@ -237,11 +253,18 @@ export class CompletionPort {
       isU32(bytes) &&
       isU53(overlapped)
     ) {
-      const status = this.#native.post(key, bytes, overlapped)
+      let status = this.#shared.post(key, bytes, overlapped)
+      if (status === SLOW) status = this.#postNative(key, bytes, overlapped)
       if (status !== OK) throw this.#postError(status)
       return
     }
     this.#postChecked(key, bytes, overlapped, data)
+  }
+
+  /** post's native path: a waiter to wake, a ring to grow, a busy lock, a closed port. */
+  #postNative(key: number, bytes: number, overlapped: number): number {
+    this.#shared.refreshIfStale()
+    return this.#native.post(key, bytes, overlapped)
   }
 
   /** post's general case (bigints, a payload, or bad arguments), out of line so post inlines. */
@@ -295,7 +318,18 @@ export class CompletionPort {
    *   call).
    */
   get(timeoutMs: number = Infinity): Packet | null {
-    const result = this.#native.get(toNativeTimeout('timeoutMs', timeoutMs))
+    if (typeof timeoutMs === 'number' && timeoutMs >= 0) {
+      const packet = this.#shared.get()
+      if (packet !== undefined) return packet
+    }
+    return this.#getNative(timeoutMs)
+  }
+
+  /** get's native path: to sleep, to validate, or when the fast path does not apply. */
+  #getNative(timeoutMs: number): Packet | null {
+    const timeout = toNativeTimeout('timeoutMs', timeoutMs)
+    this.#shared.refreshIfStale()
+    const result = this.#native.get(timeout)
     if (result > 0) {
       const s = this.#thread
       const scratch = s.scratch

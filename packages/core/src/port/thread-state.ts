@@ -20,6 +20,7 @@ import { createRequire } from 'node:module'
 import { threadId } from 'node:worker_threads'
 import type { NativeBinding, NativePort } from '@iocp/native'
 import { Errors } from '../errors.js'
+import { CLOSED, C_CONSUMER_WORDS, TERMINATING, checkLayout } from './layout.js'
 import {
   FLAG_HAS_DATA,
   FLAG_KEY_BIGINT,
@@ -31,12 +32,7 @@ import {
   type Packet,
 } from './packet.js'
 
-/** Status codes of the addon (`Status` in native.d.ts, a const enum that isolated modules cannot import). */
-export const OK = 0
-export const TIMEOUT = 0
-export const CLOSED = -1
-export const FULL = -2
-export const TERMINATING = -3
+export { CLOSED, FULL, OK, TERMINATING, TIMEOUT } from './layout.js'
 
 /** Packets the scratch holds at first; `getMany` grows it on demand up to {@link MAX_BATCH}. */
 const INITIAL_SCRATCH_PACKETS = 64
@@ -73,6 +69,8 @@ export interface ThreadState {
   readonly waiters: Map<number, AsyncWaiter>
   /** Reused by `stats()`. */
   readonly stats: Float64Array
+  /** This thread's consumer block (layout.ts, C_*), shared with the engine. */
+  readonly consumer: Int32Array
 }
 
 let state: ThreadState | undefined
@@ -96,17 +94,20 @@ function init(): ThreadState {
   ) {
     throw new Error('@iocp/native does not match this version of @iocp/core (scratch layout differs)')
   }
+  checkLayout(binding.LAYOUT)
   const scratch = new Uint32Array(INITIAL_SCRATCH_PACKETS * PACKET_WORDS)
-  const created: ThreadState = {
+  const block = binding.init(scratch, threadId, onAsync)
+  return {
     binding,
     scratch,
     scratch64: view64(scratch),
     capacity: INITIAL_SCRATCH_PACKETS,
     waiters: new Map(),
     stats: new Float64Array(8),
+    // Without the addon's shared memory (a runtime that forbids it), a block that never names
+    // a port keeps every get on the native path.
+    consumer: block === undefined ? new Int32Array(C_CONSUMER_WORDS) : new Int32Array(block),
   }
-  binding.init(scratch, threadId, onAsync)
-  return created
 }
 
 /** Grows the scratch to hold at least `packets` packets (at most {@link MAX_BATCH}). */
@@ -166,7 +167,6 @@ function onAsync(
   ovHi: number,
   bytes: number,
   flags: number,
-  data: Uint8Array | undefined,
 ): boolean {
   const waiters = state!.waiters
   let waiter = waiters.get(id)
@@ -193,7 +193,8 @@ function onAsync(
       u64Of(keyLo, keyHi, (flags & FLAG_KEY_BIGINT) !== 0),
       bytes,
       u64Of(ovLo, ovHi, (flags & FLAG_OVERLAPPED_BIGINT) !== 0),
-      data,
+      // Taken only now that the packet is accepted: a refused one goes back with its payload.
+      (flags & FLAG_HAS_DATA) !== 0 ? state!.binding.takeAsyncData() : undefined,
     ),
   )
   return true

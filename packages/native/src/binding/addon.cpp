@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include "../port/payload_table.h"
+#include "../port/shared_layout.h"
 #include "handle_table.h"
 #include "native_port.h"
 #include "thread_state.h"
@@ -17,32 +19,26 @@ namespace iocp {
 
 namespace {
 
-void init(const Napi::CallbackInfo& info) {
-  threadState(info.Env()).init(info.Env(), info[0].As<Napi::Uint32Array>(),
-                               static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()),
-                               info[2].As<Napi::Function>());
+// init(scratch, threadId, onAsync): returns this thread's consumer block (shared_layout.h).
+Napi::Value init(const Napi::CallbackInfo& info) {
+  ThreadState& state = threadState(info.Env());
+  state.init(info.Env(), info[0].As<Napi::Uint32Array>(),
+             static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()), info[2].As<Napi::Function>());
+  return sharedBlockToJs(info.Env(), state.consumer->block());
 }
 
 void setScratch(const Napi::CallbackInfo& info) {
   threadState(info.Env()).setScratch(info[0].As<Napi::Uint32Array>());
 }
 
-// The payload of packet i of this thread's last get: copied into the data scratch (answering its
-// length; index.js slices it out in JS, which is far cheaper than a C++-made ArrayBuffer) when
-// it is small, else handed over zero-copy as a Uint8Array.
-napi_value takeData(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  void* data = nullptr;
-  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
-  ThreadState& state = *static_cast<ThreadState*>(data);
-  uint32_t index = 0;
-  napi_get_value_uint32(env, argv[0], &index);
-  Payload* payload = state.takePayload(index);
+// A payload handed to JS: copied into the data scratch (answering its length; index.js slices
+// it out in JS, which is far cheaper than a C++-made ArrayBuffer) when it is small, else as a
+// Uint8Array; undefined when there is none. Takes ownership of `payload`.
+napi_value payloadResult(napi_env env, ThreadState& state, Payload* payload) {
   napi_value result;
   if (payload == nullptr) {
     napi_get_undefined(env, &result);
-  } else if (payload->length < kZeroCopyFrom && payload->length <= state.dataScratchLength) {
+  } else if (payload->length < kScratchPayloadMax && payload->length <= state.dataScratchLength) {
     if (payload->length != 0) std::memcpy(state.dataScratch, payload->bytes(), payload->length);
     napi_create_uint32(env, static_cast<uint32_t>(payload->length), &result);
     Payload::destroy(payload);
@@ -55,6 +51,41 @@ napi_value takeData(napi_env env, napi_callback_info info) {
     }
   }
   return result;
+}
+
+ThreadState& rawState(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
+  void* data = nullptr;
+  napi_get_cb_info(env, info, argc, argv, nullptr, &data);
+  return *static_cast<ThreadState*>(data);
+}
+
+// takeData(i): the payload of packet i of this thread's last native get.
+napi_value takeData(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  ThreadState& state = rawState(env, info, &argc, argv);
+  uint32_t index = 0;
+  napi_get_value_uint32(env, argv[0], &index);
+  return payloadResult(env, state, state.takePayload(index));
+}
+
+// takePayload(lo, hi): the payload whose PayloadTable token a JS get read from the ring. A token
+// that is not live (forged, or taken already) answers undefined.
+napi_value takePayload(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  ThreadState& state = rawState(env, info, &argc, argv);
+  uint32_t lo = 0, hi = 0;
+  napi_get_value_uint32(env, argv[0], &lo);
+  napi_get_value_uint32(env, argv[1], &hi);
+  return payloadResult(env, state, PayloadTable::instance().take(uint64_t(hi) << 32 | lo));
+}
+
+// takeAsyncData(): inside the async callback, the payload of the packet being delivered.
+napi_value takeAsyncData(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  ThreadState& state = rawState(env, info, &argc, nullptr);
+  return payloadResult(env, state, state.takeAsyncPayload());
 }
 
 void setDataScratch(const Napi::CallbackInfo& info) {
@@ -72,7 +103,8 @@ Napi::Value createPort(const Napi::CallbackInfo& info) {
   const uint32_t concurrency = info[0].As<Napi::Number>().Uint32Value();
   const size_t capacity = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
   const uint32_t spinNs = info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : Port::kDefaultSpinNs;
-  auto port = std::make_shared<Port>(concurrency, capacity, spinNs);
+  const bool trackHeld = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  auto port = std::make_shared<Port>(concurrency, capacity, spinNs, trackHeld);
   const uint64_t id = HandleTable::instance().add(port);
   return wrapPort(info.Env(), std::move(port), id);
 }
@@ -94,15 +126,52 @@ void closeAllPorts(const Napi::CallbackInfo&) {
   }
 }
 
+// Live native objects, for leak tests: { ports: entries in the handle table, payloads: payloads
+// not yet handed to anybody }.
+Napi::Value debugCounts(const Napi::CallbackInfo& info) {
+  Napi::Object counts = Napi::Object::New(info.Env());
+  counts.Set("ports", static_cast<double>(HandleTable::instance().size()));
+  counts.Set("payloads", static_cast<double>(PayloadTable::instance().live()));
+  return counts;
+}
+
+// The one description of the shared memory and the status codes (shared_layout.h,
+// thread_state.h), which @iocp/core checks against its own constants at load.
+Napi::Object layout(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  const std::pair<const char*, uint32_t> words[] = {
+      {"kLock", kLock}, {"kState", kState}, {"kRunning", kRunning}, {"kConcurrency", kConcurrency},
+      {"kWaiting", kWaiting}, {"kAsyncWaiting", kAsyncWaiting}, {"kHead", kHead}, {"kTail", kTail},
+      {"kRingMask", kRingMask}, {"kRingGen", kRingGen}, {"kCapacity", kCapacity},
+      {"kPostedLo", kPostedLo}, {"kPostedHi", kPostedHi}, {"kDequeuedLo", kDequeuedLo},
+      {"kDequeuedHi", kDequeuedHi}, {"kTrackHeld", kTrackHeld}, {"kToken", kToken},
+      {"kControlWords", kControlWords}, {"kKeyLo", kKeyLo}, {"kKeyHi", kKeyHi},
+      {"kOverlappedLo", kOverlappedLo}, {"kOverlappedHi", kOverlappedHi}, {"kBytes", kBytes},
+      {"kFlags", kFlags}, {"kPayloadLo", kPayloadLo}, {"kPayloadHi", kPayloadHi},
+      {"kSlotWords", kSlotWords}, {"kAssociated", kAssociated}, {"kConsumerRunning", kConsumerRunning},
+      {"kHeldInBlock", kHeldInBlock}, {"kHeldSlot", kHeldSlot}, {"kConsumerWords", kConsumerWords},
+      {"STATUS_CLOSED", static_cast<uint32_t>(-STATUS_CLOSED)}, {"STATUS_FULL", static_cast<uint32_t>(-STATUS_FULL)},
+      {"STATUS_TERMINATING", static_cast<uint32_t>(-STATUS_TERMINATING)},
+  };
+  for (const auto& word : words) o.Set(word.first, Napi::Number::New(env, word.second));
+  return o;
+}
+
 Napi::Object initModule(Napi::Env env, Napi::Object exports) {
   ThreadState* state = new ThreadState(env);
   env.SetInstanceData<ThreadState>(state);
   exports.Set("init", Napi::Function::New<init>(env, "init"));
   exports.Set("setScratch", Napi::Function::New<setScratch>(env, "setScratch"));
-  napi_value takeDataFn;
-  NAPI_THROW_IF_FAILED(env, napi_create_function(env, "takeData", NAPI_AUTO_LENGTH, takeData, state, &takeDataFn),
-                       exports);
-  exports.Set("takeData", Napi::Value(env, takeDataFn));
+  const std::pair<const char*, napi_callback> raw[] = {
+      {"takeData", takeData}, {"takePayload", takePayload}, {"takeAsyncData", takeAsyncData}};
+  for (const auto& entry : raw) {
+    napi_value fn;
+    NAPI_THROW_IF_FAILED(env, napi_create_function(env, entry.first, NAPI_AUTO_LENGTH, entry.second, state, &fn),
+                         exports);
+    exports.Set(entry.first, Napi::Value(env, fn));
+  }
+  exports.Set("debugCounts", Napi::Function::New<debugCounts>(env, "debugCounts"));
+  exports.Set("LAYOUT", layout(env));
   exports.Set("setDataScratch", Napi::Function::New<setDataScratch>(env, "setDataScratch"));
   exports.Set("createPort", Napi::Function::New<createPort>(env, "createPort"));
   exports.Set("openPort", Napi::Function::New<openPort>(env, "openPort"));

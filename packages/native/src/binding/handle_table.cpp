@@ -1,6 +1,48 @@
 #include "handle_table.h"
 
+#include <random>
+
 namespace iocp {
+
+namespace {
+
+uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+}  // namespace
+
+uint64_t HandleTable::randomId() {
+  if ((state_[0] | state_[1] | state_[2] | state_[3]) == 0) {
+    std::random_device device;
+    for (uint64_t& word : state_) word = (uint64_t(device()) << 32) ^ device();
+    state_[0] |= 1;
+  }
+  for (;;) {
+    // xoshiro256**: fast, and seeded from the OS; ids must be unguessable, not secret keys.
+    const uint64_t result = rotl(state_[1] * 5, 7) * 9;
+    const uint64_t t = state_[1] << 17;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = rotl(state_[3], 45);
+    const uint64_t id = result & ((uint64_t(1) << 53) - 1);
+    if (id != 0) return id;
+  }
+}
+
+void HandleTable::sweepLocked() {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->second.port.expired()) it = entries_.erase(it);
+    else ++it;
+  }
+  sweepAt_ = entries_.size() * 2 < 64 ? 64 : entries_.size() * 2;
+}
+
+size_t HandleTable::size() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.size();
+}
 
 HandleTable& HandleTable::instance() {
   // Leaked on purpose: worker threads may still reach it while the process exits.
@@ -10,7 +52,11 @@ HandleTable& HandleTable::instance() {
 
 uint64_t HandleTable::add(const std::shared_ptr<Port>& port) {
   std::lock_guard<std::mutex> lock(mutex_);
-  const uint64_t id = nextId_++;
+  if (entries_.size() >= sweepAt_) sweepLocked();
+  uint64_t id;
+  do {
+    id = randomId();
+  } while (entries_.count(id) != 0);
   entries_[id].port = port;
   return id;
 }
@@ -21,7 +67,10 @@ uint64_t HandleTable::pin(uint64_t id) {
   if (found == entries_.end()) return 0;
   std::shared_ptr<Port> port = found->second.port.lock();
   if (!port) return 0;
-  const uint64_t pin = nextPin_++;
+  uint64_t pin;
+  do {
+    pin = randomId();
+  } while (found->second.pins.count(pin) != 0);
   found->second.pins.emplace(pin, std::move(port));
   return pin;
 }

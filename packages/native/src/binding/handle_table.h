@@ -5,8 +5,13 @@
 // one strong reference per pin: reading `port.handle` creates a pin, and the first open of that
 // handle (or close()) releases it. So a handle sent to another thread before the sender drops
 // its wrapper still opens there; a handle that is never opened keeps the port until close().
-// Entries of ports that have died are dropped lazily, so a port's destructor never needs the
-// table's lock.
+// Entries of ports that have died (dropped without close()) are swept when the table has doubled
+// since the last sweep, so the table stays within twice the live ports and a port's destructor
+// never needs the table's lock.
+//
+// Ids and pins are random 53-bit numbers (exact in a JS double), never reused: a handle is a
+// name, not a capability (threads of one process share one trust domain), but one that cannot
+// be guessed, so that a stale or mistyped handle fails closed instead of opening another port.
 //
 // Locking: `mutex_` guards everything here. It is never held while a port's mutex is taken.
 #pragma once
@@ -25,7 +30,7 @@ class HandleTable {
  public:
   static HandleTable& instance();
 
-  // Registers a new port; returns its id (ids are never reused).
+  // Registers a new port; returns its id (random, never reused).
   uint64_t add(const std::shared_ptr<Port>& port);
   // A new pin on a registered port; 0 if the id is closed or gone.
   uint64_t pin(uint64_t id);
@@ -35,6 +40,8 @@ class HandleTable {
   void remove(uint64_t id);
   // Every port still alive (for the exit hook and thread teardown).
   std::vector<std::shared_ptr<Port>> live();
+  // Entries in the table (live ports, and dead ones not yet swept).
+  size_t size();
 
  private:
   struct Entry {
@@ -42,9 +49,11 @@ class HandleTable {
     std::unordered_map<uint64_t, std::shared_ptr<Port>> pins;
   };
   std::mutex mutex_;
+  uint64_t randomId();  // mutex_ held
+  void sweepLocked();
   std::unordered_map<uint64_t, Entry> entries_;
-  uint64_t nextId_ = 1;
-  uint64_t nextPin_ = 1;
+  size_t sweepAt_ = 64;
+  uint64_t state_[4] = {0, 0, 0, 0};  // xoshiro256** state, seeded from std::random_device
 };
 
 }  // namespace iocp

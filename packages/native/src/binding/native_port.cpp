@@ -13,19 +13,29 @@ namespace {
 // (the argument comes from @iocp/core); the others also check the tag.
 const napi_type_tag kNativePortTag = {0x696f63702d706f72ULL, 0x742d657874726e6cULL};
 
-NativePort* portOf(const Napi::CallbackInfo& info) {
+// The port behind `value`, or nullptr with a TypeError pending: every function checks the tag,
+// so a forged value (any other External, an object) fails closed instead of crashing.
+NativePort* taggedPort(napi_env env, napi_value value) {
+  bool tagged = false;
   void* data = nullptr;
-  napi_get_value_external(info.Env(), info[0], &data);
+  if (napi_check_object_type_tag(env, value, &kNativePortTag, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, value, &data) != napi_ok || data == nullptr) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "@iocp/native: not a port");
+    return nullptr;
+  }
   return static_cast<NativePort*>(data);
 }
 
 NativePort* checkedPortOf(const Napi::CallbackInfo& info) {
-  bool tagged = false;
-  if (!info[0].IsExternal() ||
-      napi_check_object_type_tag(info.Env(), info[0], &kNativePortTag, &tagged) != napi_ok || !tagged) {
-    NAPI_THROW(Napi::TypeError::New(info.Env(), "@iocp/native: not a port"), nullptr);
-  }
-  return portOf(info);
+  NativePort* self = taggedPort(info.Env(), info[0]);
+  if (self == nullptr) throw info.Env().GetAndClearPendingException();
+  return self;
 }
 
 ThreadState& stateOf(const Napi::CallbackInfo& info) {
@@ -70,8 +80,15 @@ Napi::Array flatPackets(Napi::Env env, const std::vector<Item>& packets, DataOf 
 int32_t receive(napi_env env, ThreadState& state, NativePort& self, uint32_t* out, size_t max,
                 int64_t timeoutMs) {
   if (max == 0) return 0;  // @iocp/core never asks for none; the engine requires max >= 1
-  Packet* batch = state.batchFor(max);
-  const GetResult result = self.port->get(*state.consumer, batch, max, timeoutMs);
+  Packet* batch;
+  GetResult result;
+  try {
+    batch = state.batchFor(max);  // grows before anything is taken
+    result = self.port->get(*state.consumer, batch, max, timeoutMs);
+  } catch (const std::bad_alloc&) {
+    napi_throw_range_error(env, "ERR_OUT_OF_MEMORY", "@iocp/native: no memory for the batch");
+    return STATUS_EXCEPTION;
+  }
   if (result.status != Status::Ok) return statusCode(result.status);
   if (result.slept && !state.canRunJs(env)) {
     // This thread was asleep in get() when worker.terminate() began, and was then handed the
@@ -80,7 +97,7 @@ int32_t receive(napi_env env, ThreadState& state, NativePort& self, uint32_t* ou
     // now would interrupt the JS that follows anyway, so the packets' safety there is the held
     // record, which recoverHeld() hands to a pool (without payloads: those were the thread's).
     // Probing costs ~200 instructions a call.)
-    if (!self.port->requeue(*state.consumer, batch, result.count, false)) {
+    if (self.port->requeue(*state.consumer, batch, result.count, false) != Status::Ok) {
       for (size_t i = 0; i < result.count; ++i) Payload::destroy(batch[i].data);
     }
     return STATUS_TERMINATING;
@@ -106,10 +123,9 @@ struct RawCall {
     void* data = nullptr;
     napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
     state = static_cast<ThreadState*>(data);
-    void* external = nullptr;
-    napi_get_value_external(env, argv[0], &external);
-    self = static_cast<NativePort*>(external);
+    self = taggedPort(env, argv[0]);  // nullptr: a TypeError is pending, return at once
   }
+  bool ok() const { return self != nullptr; }
 };
 
 napi_value int32(napi_env env, int32_t value) {
@@ -151,6 +167,7 @@ bool postOrThrow(napi_env env, Port& port, const Packet& packet, Status& status)
 
 napi_value rawPortPost(napi_env env, napi_callback_info info) {
   RawCall<4> call(env, info);
+  if (!call.ok()) return nullptr;
   Packet packet;
   packet.key = static_cast<uint64_t>(doubleOf(env, call.argv[1]));
   packet.bytes = uint32Of(env, call.argv[2]);
@@ -162,26 +179,32 @@ napi_value rawPortPost(napi_env env, napi_callback_info info) {
 
 napi_value rawPortGet(napi_env env, napi_callback_info info) {
   RawCall<2> call(env, info);
+  if (!call.ok()) return nullptr;
   const int64_t timeoutMs = static_cast<int64_t>(doubleOf(env, call.argv[1]));
-  return int32(env, receive(env, *call.state, *call.self, call.state->scratch, 1, timeoutMs));
+  const int32_t result = receive(env, *call.state, *call.self, call.state->scratch, 1, timeoutMs);
+  return result == STATUS_EXCEPTION ? nullptr : int32(env, result);
 }
 
 napi_value rawPortGetMany(napi_env env, napi_callback_info info) {
   RawCall<3> call(env, info);
+  if (!call.ok()) return nullptr;
   size_t max = uint32Of(env, call.argv[1]);
   if (max > call.state->scratchPackets) max = call.state->scratchPackets;
   const int64_t timeoutMs = static_cast<int64_t>(doubleOf(env, call.argv[2]));
-  return int32(env, receive(env, *call.state, *call.self, call.state->scratch, max, timeoutMs));
+  const int32_t result = receive(env, *call.state, *call.self, call.state->scratch, max, timeoutMs);
+  return result == STATUS_EXCEPTION ? nullptr : int32(env, result);
 }
 
 napi_value rawPortGetManyInto(napi_env env, napi_callback_info info) {
   RawCall<4> call(env, info);
+  if (!call.ok()) return nullptr;
   size_t length = 0;
   uint32_t* out = uint32ArrayOf(env, call.argv[1], &length);
   size_t max = uint32Of(env, call.argv[2]);
   if (max > length / PACKET_WORDS) max = length / PACKET_WORDS;
   const int64_t timeoutMs = static_cast<int64_t>(doubleOf(env, call.argv[3]));
-  return int32(env, receive(env, *call.state, *call.self, out, max, timeoutMs));
+  const int32_t result = receive(env, *call.state, *call.self, out, max, timeoutMs);
+  return result == STATUS_EXCEPTION ? nullptr : int32(env, result);
 }
 
 uint64_t u64Of(napi_env env, napi_value value, uint32_t bigintFlag, uint32_t& flags) {
@@ -197,6 +220,7 @@ uint64_t u64Of(napi_env env, napi_value value, uint32_t bigintFlag, uint32_t& fl
 // (port, key: number | bigint, bytes, overlapped: number | bigint, data: Uint8Array | undefined)
 napi_value rawPortPostEx(napi_env env, napi_callback_info info) {
   RawCall<5> call(env, info);
+  if (!call.ok()) return nullptr;
   Packet packet;
   packet.key = u64Of(env, call.argv[1], FLAG_KEY_BIGINT, packet.flags);
   packet.bytes = uint32Of(env, call.argv[2]);
@@ -226,13 +250,20 @@ napi_value rawPortPostEx(napi_env env, napi_callback_info info) {
 // Closed. Payloads are copied (once) only for packets whose data entry is a Uint8Array.
 napi_value rawPortPostMany(napi_env env, napi_callback_info info) {
   RawCall<4> call(env, info);
+  if (!call.ok()) return nullptr;
   size_t length = 0;
   const uint32_t* words = uint32ArrayOf(env, call.argv[1], &length);
   size_t count = uint32Of(env, call.argv[2]);
   if (count > length / PACKET_WORDS) count = length / PACKET_WORDS;
   bool withData = false;
   napi_is_array(env, call.argv[3], &withData);
-  Packet* packets = call.state->postScratch(count);
+  Packet* packets;
+  try {
+    packets = call.state->postScratch(count);
+  } catch (const std::bad_alloc&) {
+    napi_throw_range_error(env, "ERR_OUT_OF_MEMORY", "@iocp/native: no memory for the batch");
+    return nullptr;
+  }
   for (size_t i = 0; i < count; ++i) {
     const uint32_t* w = words + i * PACKET_WORDS;
     Packet& p = packets[i];
@@ -271,12 +302,25 @@ napi_value rawPortPostMany(napi_env env, napi_callback_info info) {
 
 Napi::Value portGetAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  NativePort& self = *portOf(info);
+  NativePort& self = *checkedPortOf(info);
   ThreadState& state = stateOf(info);
-  AsyncWaiter* waiter = state.acquireWaiter(self.port);
-  state.pending.emplace(waiter->id, waiter);
+  AsyncWaiter* waiter;
+  try {
+    waiter = state.acquireWaiter(self.port);
+    state.pending.emplace(waiter->id, waiter);
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(env, "@iocp/native: no memory for the waiter");
+  }
   const uint32_t id = waiter->id;
-  if (self.port->getAsync(*state.consumer, waiter->waiter) != Status::Ok) {
+  Status status;
+  try {
+    status = self.port->getAsync(*state.consumer, waiter->waiter);
+  } catch (const std::bad_alloc&) {
+    state.pending.erase(id);
+    state.recycleWaiter(waiter);
+    throw Napi::RangeError::New(env, "@iocp/native: no memory for the waiter");
+  }
+  if (status != Status::Ok) {
     state.pending.erase(id);
     state.recycleWaiter(waiter);
     return number(info, STATUS_CLOSED);
@@ -287,6 +331,7 @@ Napi::Value portGetAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value portCancelAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  checkedPortOf(info);
   ThreadState& state = stateOf(info);
   auto found = state.pending.find(info[1].As<Napi::Number>().Uint32Value());
   if (found == state.pending.end()) return Napi::Boolean::New(env, false);
@@ -299,21 +344,18 @@ Napi::Value portCancelAsync(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value portBlockingEnter(const Napi::CallbackInfo& info) {
-  NativePort* self = checkedPortOf(info);
-  if (self != nullptr) self->port->blockingEnter(*stateOf(info).consumer);
+  checkedPortOf(info)->port->blockingEnter(*stateOf(info).consumer);
   return info.Env().Undefined();
 }
 
 Napi::Value portBlockingLeave(const Napi::CallbackInfo& info) {
-  NativePort* self = checkedPortOf(info);
-  if (self != nullptr) self->port->blockingLeave(*stateOf(info).consumer);
+  checkedPortOf(info)->port->blockingLeave(*stateOf(info).consumer);
   return info.Env().Undefined();
 }
 
 Napi::Value portClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativePort* self = checkedPortOf(info);
-  if (self == nullptr) return Napi::Array::New(env, 0);
   std::vector<Packet> remaining = self->port->close();
   HandleTable::instance().remove(self->id);
   return flatPackets(env, remaining, [](const Packet& p) { return p.data; });
@@ -321,13 +363,11 @@ Napi::Value portClose(const Napi::CallbackInfo& info) {
 
 Napi::Value portShutdown(const Napi::CallbackInfo& info) {
   NativePort* self = checkedPortOf(info);
-  if (self == nullptr) return number(info, STATUS_CLOSED);
   return number(info, statusCode(self->port->shutdown()));
 }
 
 Napi::Value portStats(const Napi::CallbackInfo& info) {
   NativePort* self = checkedPortOf(info);
-  if (self == nullptr) return info.Env().Undefined();
   double* values = info[1].As<Napi::Float64Array>().Data();
   const PortStats s = self->port->stats();
   values[0] = static_cast<double>(s.queued);
@@ -344,7 +384,6 @@ Napi::Value portStats(const Napi::CallbackInfo& info) {
 Napi::Value portHandle(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativePort* self = checkedPortOf(info);
-  if (self == nullptr) return env.Undefined();
   const uint64_t pin = HandleTable::instance().pin(self->id);
   Napi::Array pair = Napi::Array::New(env, 2);
   pair.Set(0u, Napi::Number::New(env, static_cast<double>(self->id)));
@@ -355,13 +394,56 @@ Napi::Value portHandle(const Napi::CallbackInfo& info) {
 Napi::Value portRecoverHeld(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativePort* self = checkedPortOf(info);
-  if (self == nullptr) return Napi::Array::New(env, 0);
   const uint64_t threadId = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
   std::vector<HeldPacket> held = self->port->recoverHeld(threadId);
   return flatPackets(env, held, [](const HeldPacket&) -> Payload* { return nullptr; });
 }
 
+// The port's control block, as an ArrayBuffer JS views as Int32Array/Uint32Array (see
+// shared_layout.h). The buffer holds a reference to the block, so the memory lives as long as
+// any thread can still reach it.
+Napi::Value portControl(const Napi::CallbackInfo& info) {
+  NativePort* self = checkedPortOf(info);
+  return sharedBlockToJs(info.Env(), self->port->control());
+}
+
+// [ring ArrayBuffer, its kRingGen]: the current ring, for a JS view that found its own stale.
+Napi::Value portRing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NativePort* self = checkedPortOf(info);
+  uint32_t generation = 0;
+  std::shared_ptr<SharedBlock> ring = self->port->ring(&generation);
+  Napi::Array pair = Napi::Array::New(env, 2);
+  pair.Set(0u, sharedBlockToJs(env, ring));
+  pair.Set(1u, Napi::Number::New(env, generation));
+  return pair;
+}
+
+// JS's unlock found the lock word at 2: wake one thread parked on it.
+napi_value rawPortWakeLock(napi_env env, napi_callback_info info) {
+  RawCall<1> call(env, info);
+  if (!call.ok()) return nullptr;
+  call.self->port->wakeLockWaiter();
+  return nullptr;
+}
+
 }  // namespace
+
+Napi::Value sharedBlockToJs(Napi::Env env, const std::shared_ptr<SharedBlock>& block) {
+  auto* keep = new std::shared_ptr<SharedBlock>(block);
+  napi_value buffer;
+  const napi_status status = napi_create_external_arraybuffer(
+      env, block->words(), block->byteLength(),
+      [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<SharedBlock>*>(hint); }, keep,
+      &buffer);
+  if (status != napi_ok) {
+    delete keep;
+    // Runtimes with the V8 sandbox forbid external memory: JS then gets no shared view and makes
+    // every call in native code (@iocp/core handles `undefined`).
+    return env.Undefined();
+  }
+  return Napi::Value(env, buffer);
+}
 
 Napi::Value wrapPort(Napi::Env env, std::shared_ptr<Port> port, uint64_t id) {
   NativePort* self = new NativePort{std::move(port), id};
@@ -386,6 +468,8 @@ void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state
       {"portStats", portStats},
       {"portHandle", portHandle},
       {"portRecoverHeld", portRecoverHeld},
+      {"portControl", portControl},
+      {"portRing", portRing},
   };
   for (const Entry& entry : entries) {
     exports.Set(entry.name, Napi::Function::New(env, entry.fn, entry.name, state));
@@ -401,6 +485,7 @@ void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state
       {"portGet", rawPortGet},
       {"portGetMany", rawPortGetMany},
       {"portGetManyInto", rawPortGetManyInto},
+      {"portWakeLock", rawPortWakeLock},
   };
   for (const RawEntry& entry : rawEntries) {
     napi_value fn;

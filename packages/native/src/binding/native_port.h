@@ -29,6 +29,10 @@ struct NativePort {
 // An External owning a new NativePort for `port`; freed when the External is collected.
 Napi::Value wrapPort(Napi::Env env, std::shared_ptr<Port> port, uint64_t id);
 
+// An ArrayBuffer over `block` that keeps it alive until collected, or undefined where the runtime
+// forbids external memory.
+Napi::Value sharedBlockToJs(Napi::Env env, const std::shared_ptr<SharedBlock>& block);
+
 // Adds the port functions (portPost, portGet, ...) to `exports`, bound to `state`.
 void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state);
 

@@ -9,12 +9,8 @@ namespace iocp {
 
 namespace {
 
-void finalizePayload(napi_env, void*, void* hint) {
-  Payload::destroy(static_cast<Payload*>(hint));
-}
-
-void wakeAsyncWaiter(Waiter* waiter) {
-  // The releasing thread, with the port's mutex held: only queue the delivery.
+void wakeAsyncWaiter(Waiter* waiter, bool) {
+  // The releasing thread, with the port's lock held: only queue the delivery.
   AsyncWaiter* async = static_cast<AsyncWaiter*>(waiter->context);
   async->owner->pushReady(async);
 }
@@ -207,16 +203,12 @@ void ThreadState::deliverReady(napi_env rawEnv) {
     const bool delivered = waiter->waiter.state == WaitState::Delivered;
     Packet packet = waiter->waiter.slot;
     waiter->waiter.slot = Packet{};
-    Payload* payload = packet.data;  // ours until payloadToJs takes it
-    Napi::Value data = env.Undefined();
+    // The payload stays native until JS accepts the packet and asks for it (takeAsyncData),
+    // so a refused packet goes back with its payload untouched: no copy, nothing to allocate.
+    asyncPayload_ = delivered ? packet.data : nullptr;
     bool accepted = false;
     try {
-      if (delivered && payload != nullptr) {
-        Payload* handed = payload;
-        payload = nullptr;
-        data = payloadToJs(env, handed);
-      }
-      napi_value args[9] = {
+      napi_value args[8] = {
           Napi::Number::New(env, waiter->id),
           Napi::Number::New(env, delivered ? 0 : STATUS_CLOSED),
           Napi::Number::New(env, static_cast<uint32_t>(packet.key)),
@@ -225,33 +217,31 @@ void ThreadState::deliverReady(napi_env rawEnv) {
           Napi::Number::New(env, static_cast<uint32_t>(packet.overlapped >> 32)),
           Napi::Number::New(env, packet.bytes),
           Napi::Number::New(env, packet.flags | (packet.data != nullptr ? FLAG_HAS_DATA : 0)),
-          data,
       };
-      Napi::Value result = onAsync_.Value().Call(9, args);
+      Napi::Value result = onAsync_.Value().Call(8, args);
       accepted = !result.IsBoolean() || result.As<Napi::Boolean>().Value();
     } catch (const Napi::Error& error) {
       // Not taken (the callback failed): the packet goes back below, like a refused one.
       if (!threw) firstError = error;
       threw = true;
+      accepted = false;
     }
+    Payload* payload = asyncPayload_;  // nullptr if JS took it
+    asyncPayload_ = nullptr;
     if (delivered && !accepted) {
       // The waiter was aborted while its packet was on the way (or the callback failed): the
-      // packet goes back to the head of the queue with its payload (a rare path).
+      // packet goes back to the head of the queue with its payload (a rare path). A payload JS
+      // took already before refusing is JS's; the packet goes back without it.
       Packet back = packet;
       back.data = payload;
-      if (back.data == nullptr && packet.data != nullptr && data.IsTypedArray()) {
-        // payloadToJs took (and may have freed) our block: copy back from the refused array.
-        Napi::Uint8Array refused = data.As<Napi::Uint8Array>();
-        back.data = Payload::copyOf(refused.Data(), refused.ByteLength());
-      }
-      if (!waiter->port->requeue(*consumer, &back, 1, true)) {
-        // The port closed while the packet was on its way: close() could not return it, and
-        // nobody can take it now. Freed, but not silently.
+      if (waiter->port->requeue(*consumer, &back, 1, true) != Status::Ok) {
+        // The port closed while the packet was on its way (close() could not return it, and
+        // nobody can take it now), or no memory was left to requeue it: freed, but not silently.
         Payload::destroy(back.data);
         warnDropped(env, back);
       }
     } else {
-      Payload::destroy(payload);  // only non-null if never handed to JS (not delivered)
+      Payload::destroy(payload);  // JS accepted without taking it, or nothing was delivered
     }
     recycleWaiter(waiter);
   }
@@ -277,7 +267,7 @@ void ThreadState::teardown() {
   for (AsyncWaiter* waiter : delivering_) {
     if (waiter->waiter.state == WaitState::Delivered) {
       Packet packet = waiter->waiter.slot;
-      if (!waiter->port->requeue(*consumer, &packet, 1, true)) Payload::destroy(packet.data);
+      if (waiter->port->requeue(*consumer, &packet, 1, true) != Status::Ok) Payload::destroy(packet.data);
     }
     recycleWaiter(waiter);
   }
@@ -292,23 +282,24 @@ void ThreadState::teardown() {
 }
 
 Napi::Value payloadToJs(Napi::Env env, Payload* payload) {
+  // A copy into a V8-allocated ArrayBuffer, whatever the size: V8 frees it in a garbage
+  // collection, which allocation pressure triggers even in a thread that never returns to its
+  // event loop. An external (zero-copy) buffer would be freed only by a finalizer that runs when
+  // the event loop turns, so a consumer looping in get() would grow without bound.
   const size_t length = payload->length;
   napi_value buffer;
-  napi_status status = napi_generic_failure;
-  if (length >= kZeroCopyFrom) {
-    status = napi_create_external_arraybuffer(env, payload->bytes(), length, finalizePayload,
-                                              payload, &buffer);
-    if (status == napi_ok) return Napi::Uint8Array::New(env, length, Napi::ArrayBuffer(env, buffer), 0);
-    // napi_no_external_buffers_allowed: runtimes with the V8 sandbox forbid external memory.
-  }
-  // Small payloads (and the fallback): an external buffer's finalizer costs about a
-  // microsecond, more than copying kZeroCopyFrom bytes, so they are copied and ours is freed.
   void* bytes = nullptr;
-  status = napi_create_arraybuffer(env, length, &bytes, &buffer);
+  const napi_status status = napi_create_arraybuffer(env, length, &bytes, &buffer);
   if (status == napi_ok && length != 0) std::memcpy(bytes, payload->bytes(), length);
   Payload::destroy(payload);
   NAPI_THROW_IF_FAILED(env, status, Napi::Value());
   return Napi::Uint8Array::New(env, length, Napi::ArrayBuffer(env, buffer), 0);
+}
+
+Payload* ThreadState::takeAsyncPayload() {
+  Payload* payload = asyncPayload_;
+  asyncPayload_ = nullptr;
+  return payload;
 }
 
 }  // namespace iocp

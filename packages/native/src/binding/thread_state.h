@@ -3,12 +3,12 @@
 // be taken, and the async delivery path for getAsync.
 //
 // Async delivery: an AsyncWaiter's wake runs on whichever thread released it, with that port's
-// mutex held. It only appends the waiter to `ready_` (under readyMutex_) and, when the list was
+// lock held. It only appends the waiter to `ready_` (under readyMutex_) and, when the list was
 // empty, pokes the thread-safe function, whose callback then runs on this environment's event
 // loop and hands every ready waiter to JS. The thread-safe function is referenced (keeps the
 // loop alive) exactly while getAsync calls are pending.
 //
-// Locking: readyMutex_ guards ready_ and is taken inside a port's mutex (port -> ready), never
+// Locking: readyMutex_ guards ready_ and is taken inside a port's lock (port -> ready), never
 // the other way round. tsfn_ is written only by init() and teardown() on this thread, while no
 // releaser can reach this thread's waiters; everything else is confined to this thread.
 #pragma once
@@ -51,6 +51,8 @@ struct ThreadState {
   // After a get: packets [0, count) of the batch may have payloads for takePayload.
   void rememberBatch(size_t count);
   Payload* takePayload(size_t index);  // nullptr if none (or taken already)
+  // Inside the async callback: the payload of the packet being delivered (once), else nullptr.
+  Payload* takeAsyncPayload();
   // Writes packets [0, count) of `batch` as PACKET_WORDS words each.
   static void writePackets(uint32_t* out, const Packet* packets, size_t count);
 
@@ -91,18 +93,17 @@ struct ThreadState {
   std::vector<AsyncWaiter*> ready_;
   std::vector<AsyncWaiter*> delivering_;  // swapped with ready_ so neither reallocates each time
   bool refed_ = false;
+  Payload* asyncPayload_ = nullptr;  // the delivery in progress in deliverReady
 };
 
 ThreadState& threadState(napi_env env);
 
-// A Uint8Array over a payload: zero-copy (an external ArrayBuffer that frees the block when
-// collected) from kZeroCopyFrom bytes up where the runtime allows external buffers, else a copy.
-// Takes ownership of `payload` either way.
+// A Uint8Array holding a copy of `payload`, in memory V8 owns; frees `payload`.
 Napi::Value payloadToJs(Napi::Env env, Payload* payload);
 
-// Below this size a copy is cheaper than an external buffer's finalizer bookkeeping (measured:
-// ~1 us per external buffer on Node 20; a 16 KiB memcpy costs less).
-constexpr size_t kZeroCopyFrom = 16 * 1024;
+// Payloads below this size are copied into the thread's data scratch and sliced out in JS,
+// which is cheaper than an ArrayBuffer made in C++ (docs/architecture.md, "Payloads").
+constexpr size_t kScratchPayloadMax = 16 * 1024;
 
 constexpr uint32_t PACKET_WORDS = 6;
 constexpr uint32_t FLAG_KEY_BIGINT = 1;
@@ -113,5 +114,7 @@ constexpr uint32_t FLAG_HAS_DATA = 4;
 constexpr int32_t STATUS_CLOSED = -1;
 constexpr int32_t STATUS_FULL = -2;
 constexpr int32_t STATUS_TERMINATING = -3;
+// Internal to the binding: a JS exception is pending (never reaches JS as a value).
+constexpr int32_t STATUS_EXCEPTION = -100;
 
 }  // namespace iocp

@@ -1,10 +1,13 @@
-// See port.h for the model and the locking rules. Functions named *Locked run with mutex_ held.
+// See port.h for the model and the locking rules, shared_layout.h for the memory JS shares.
+// Functions named *Locked run with lock_ held.
 #include "port.h"
 
 #include <algorithm>
 #include <chrono>
 #include <thread>
 #include <utility>
+
+#include "payload_table.h"
 
 namespace iocp {
 
@@ -14,21 +17,22 @@ HeldPacket heldOf(const Packet& packet) {
   return HeldPacket{packet.key, packet.overlapped, packet.bytes, packet.flags};
 }
 
-}  // namespace
+// Tokens name ports on the JS fast path (a thread's kAssociated word); unique in the process.
+std::atomic<uint32_t> gNextToken{1};
 
-namespace {
-
-inline void cpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
+uint32_t newToken() {
+  uint32_t token = gNextToken.fetch_add(1, std::memory_order_relaxed);
+  if (token == 0) token = gNextToken.fetch_add(1, std::memory_order_relaxed);
+  return token;
 }
 
-// Polls the waiter's `released` flag (load A of port.h) for up to spinNs nanoseconds: busy for
-// the first kBusySpinNs, then yielding the CPU between polls, so that a spinning consumer does
-// not starve the very producer it waits for when threads outnumber cores.
+// A blocking waiter's wake: the thread may be asleep on its `released` word.
+void wakeBlockingWaiter(Waiter* waiter, bool parked) {
+  if (parked) parkWake(waiter->released, false);
+}
+
+// Polls the waiter's `released` word (load A of port.h) for up to spinNs nanoseconds: busy for
+// the first kBusySpinNs, then yielding the CPU between polls.
 constexpr uint32_t kBusySpinNs = 2000;
 
 bool spinUntilReleased(const Waiter& waiter, uint32_t spinNs) {
@@ -37,7 +41,7 @@ bool spinUntilReleased(const Waiter& waiter, uint32_t spinNs) {
   const auto until = start + std::chrono::nanoseconds(spinNs);
   for (;;) {
     for (int i = 0; i < 64; ++i) {
-      if (waiter.released.load(std::memory_order_acquire)) return true;
+      if (waiter.released.load(std::memory_order_acquire) != kNotReleased) return true;
       cpuRelax();
     }
     const auto now = std::chrono::steady_clock::now();
@@ -48,28 +52,147 @@ bool spinUntilReleased(const Waiter& waiter, uint32_t spinNs) {
 
 }  // namespace
 
-Port::Port(uint32_t concurrency, size_t capacity, uint32_t spinNs)
-    : concurrency_(concurrency == 0 ? 1 : concurrency),
+// ---------------------------------------------------------------------------------------------
+// Consumer
+
+Consumer::Consumer(uint64_t threadId) : threadId_(threadId), block_(SharedBlock::make(kConsumerWords)) {
+  waiter_.consumer = this;
+  waiter_.wake = wakeBlockingWaiter;
+}
+
+std::vector<HeldPacket> Consumer::held() const {
+  if ((*block_)[kHeldInBlock].load(std::memory_order_relaxed) == 0) return held_;
+  const SharedBlock& b = *block_;
+  auto word = [&](uint32_t i) { return b[kHeldSlot + i].load(std::memory_order_relaxed); };
+  return {HeldPacket{uint64_t(word(kKeyLo)) | (uint64_t(word(kKeyHi)) << 32),
+                     uint64_t(word(kOverlappedLo)) | (uint64_t(word(kOverlappedHi)) << 32),
+                     word(kBytes), word(kFlags)}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Port
+
+Port::Port(uint32_t concurrency, size_t capacity, uint32_t spinNs, bool trackHeld)
+    : control_(SharedBlock::make(kControlWords)),
+      lock_((*control_)[kLock]),
+      ring_(SharedBlock::make(size_t(kInitialRingSlots) * kSlotWords)),
+      concurrency_(concurrency == 0 ? 1 : concurrency),
       capacity_(capacity),
-      spinNs_(std::thread::hardware_concurrency() > 1 ? spinNs : 0) {}
+      token_(newToken()),
+      trackHeld_(trackHeld),
+      spin_(spinNs) {
+  // Not yet shared with anybody: plain stores.
+  SharedBlock& c = *control_;
+  c[kConcurrency].store(concurrency_, std::memory_order_relaxed);
+  c[kCapacity].store(static_cast<uint32_t>(capacity_ > 0xffffffffu ? 0xffffffffu : capacity_),
+                     std::memory_order_relaxed);
+  c[kRingMask].store(kInitialRingSlots - 1, std::memory_order_relaxed);
+  c[kRingGen].store(1, std::memory_order_relaxed);
+  c[kTrackHeld].store(trackHeld ? 1 : 0, std::memory_order_relaxed);
+  c[kToken].store(token_, std::memory_order_relaxed);
+}
 
 Port::~Port() {
-  // No thread can reach the port any more, so no lock: free what nobody dequeued.
-  while (!queue_.empty()) Payload::destroy(queue_.popFront().data);
+  // No thread can reach the port any more (JS views of the blocks may outlive it, but nothing
+  // reaches the port through them once every wrapper is gone), so no lock: free what nobody
+  // dequeued.
+  while (!queueEmptyLocked()) Payload::destroy(popFrontLocked().data);
+}
+
+std::shared_ptr<SharedBlock> Port::ring(uint32_t* generation) const {
+  SharedLockGuard guard(lock_);
+  if (generation != nullptr) *generation = wordLocked(kRingGen);
+  return ring_;
+}
+
+void Port::add64Locked(ControlWord lo, ControlWord hi, uint64_t d) {
+  const uint64_t value = (uint64_t(wordLocked(hi)) << 32 | wordLocked(lo)) + d;
+  setWordLocked(lo, static_cast<uint32_t>(value));
+  setWordLocked(hi, static_cast<uint32_t>(value >> 32));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ring. Positions are uint32 and wrap; slot = position & mask. JS pushes at kTail and pops
+// at kHead with the same code under the same lock (packages/core/src/port/fast-path.ts).
+
+void Port::writeSlotLocked(uint32_t position, const Packet& packet, uint64_t payloadToken) {
+  SharedBlock& r = *ring_;
+  const size_t at = size_t(position & wordLocked(kRingMask)) * kSlotWords;
+  r[at + kKeyLo].store(static_cast<uint32_t>(packet.key), std::memory_order_relaxed);
+  r[at + kKeyHi].store(static_cast<uint32_t>(packet.key >> 32), std::memory_order_relaxed);
+  r[at + kOverlappedLo].store(static_cast<uint32_t>(packet.overlapped), std::memory_order_relaxed);
+  r[at + kOverlappedHi].store(static_cast<uint32_t>(packet.overlapped >> 32), std::memory_order_relaxed);
+  r[at + kBytes].store(packet.bytes, std::memory_order_relaxed);
+  r[at + kFlags].store(packet.flags, std::memory_order_relaxed);
+  r[at + kPayloadLo].store(static_cast<uint32_t>(payloadToken), std::memory_order_relaxed);
+  r[at + kPayloadHi].store(static_cast<uint32_t>(payloadToken >> 32), std::memory_order_relaxed);
+}
+
+Packet Port::popFrontLocked() {
+  const uint32_t head = wordLocked(kHead);
+  const SharedBlock& r = *ring_;
+  const size_t at = size_t(head & wordLocked(kRingMask)) * kSlotWords;
+  auto word = [&](uint32_t i) { return r[at + i].load(std::memory_order_relaxed); };
+  Packet packet;
+  packet.key = uint64_t(word(kKeyLo)) | (uint64_t(word(kKeyHi)) << 32);
+  packet.overlapped = uint64_t(word(kOverlappedLo)) | (uint64_t(word(kOverlappedHi)) << 32);
+  packet.bytes = word(kBytes);
+  packet.flags = word(kFlags);
+  const uint64_t token = uint64_t(word(kPayloadLo)) | (uint64_t(word(kPayloadHi)) << 32);
+  packet.data = token != 0 ? PayloadTable::instance().take(token) : nullptr;
+  setWordLocked(kHead, head + 1);
+  return packet;
+}
+
+void Port::ensureRoomLocked(size_t more) {
+  const size_t queued = queuedLocked();
+  size_t slots = ringSlotsLocked();
+  if (queued + more <= slots) return;
+  while (slots < queued + more) {
+    if (slots >= (size_t(1) << 28)) throw std::bad_alloc();  // 8 GiB of slots: give up
+    slots *= 2;
+  }
+  std::shared_ptr<SharedBlock> grown = SharedBlock::make(slots * kSlotWords);  // may throw
+  // Copy in FIFO order to the start of the new ring; positions restart at 0.
+  const SharedBlock& old = *ring_;
+  const uint32_t head = wordLocked(kHead);
+  const uint32_t mask = wordLocked(kRingMask);
+  for (size_t i = 0; i < queued; ++i) {
+    const size_t from = size_t((head + i) & mask) * kSlotWords;
+    for (uint32_t w = 0; w < kSlotWords; ++w) {
+      (*grown)[i * kSlotWords + w].store(old[from + w].load(std::memory_order_relaxed), std::memory_order_relaxed);
+    }
+  }
+  ring_ = std::move(grown);  // JS views of the old ring keep it alive; kRingGen marks them stale
+  setWordLocked(kHead, 0);
+  setWordLocked(kTail, static_cast<uint32_t>(queued));
+  setWordLocked(kRingMask, static_cast<uint32_t>(slots - 1));
+  addWordLocked(kRingGen, 1);
+}
+
+void Port::pushBackLocked(const Packet& packet) {
+  ensureRoomLocked(1);
+  const uint64_t token = packet.data != nullptr ? PayloadTable::instance().put(packet.data) : 0;
+  const uint32_t tail = wordLocked(kTail);
+  writeSlotLocked(tail, packet, token);
+  setWordLocked(kTail, tail + 1);
 }
 
 // ---------------------------------------------------------------------------------------------
 // The waiter stack. An intrusive doubly-linked list so that a timed-out or cancelled waiter
-// leaves from the middle in O(1); releases always start from the top (LIFO).
+// leaves from the middle in O(1); releases always start from the top (LIFO). kWaiting and
+// kAsyncWaiting mirror it for JS's post, which must not queue a packet that a linked waiter may
+// take (it calls post in native code instead).
 
 void Port::pushWaiterLocked(Waiter& waiter) {
   waiter.state = WaitState::Waiting;
-  waiter.released.store(false, std::memory_order_relaxed);
+  waiter.released.store(kNotReleased, std::memory_order_relaxed);
   waiter.above = nullptr;
   waiter.below = top_;
   if (top_ != nullptr) top_->above = &waiter;
   top_ = &waiter;
-  ++waiting_;
+  addWordLocked(kWaiting, 1);
+  if (waiter.async) addWordLocked(kAsyncWaiting, 1);
 }
 
 void Port::unlinkWaiterLocked(Waiter& waiter) {
@@ -77,7 +200,8 @@ void Port::unlinkWaiterLocked(Waiter& waiter) {
   else top_ = waiter.below;
   if (waiter.below != nullptr) waiter.below->above = waiter.above;
   waiter.above = waiter.below = nullptr;
-  --waiting_;
+  addWordLocked(kWaiting, static_cast<uint32_t>(-1));
+  if (waiter.async) addWordLocked(kAsyncWaiting, static_cast<uint32_t>(-1));
 }
 
 Port::AsyncRunning* Port::findAsyncRunningLocked(const Consumer* consumer) {
@@ -92,7 +216,7 @@ Port::AsyncRunning* Port::findAsyncRunningLocked(const Consumer* consumer) {
 // the count), the newest such one.
 Waiter* Port::findEligibleLocked() {
   if (top_ == nullptr) return nullptr;
-  if (running_ < concurrency_) return top_;
+  if (runningLocked() < concurrency_) return top_;
   if (asyncRunning_.empty()) return nullptr;
   for (Waiter* waiter = top_; waiter != nullptr; waiter = waiter->below) {
     if (waiter->async && findAsyncRunningLocked(waiter->consumer) != nullptr) return waiter;
@@ -109,32 +233,36 @@ void Port::deliverLocked(Waiter& waiter, const Packet& packet) {
   unlinkWaiterLocked(waiter);
   waiter.slot = packet;
   waiter.state = WaitState::Delivered;
-  ++dequeued_;
+  add64Locked(kDequeuedLo, kDequeuedHi, 1);
   if (waiter.async) {
     if (AsyncRunning* entry = findAsyncRunningLocked(waiter.consumer)) {
       ++entry->deliveries;
     } else {
-      asyncRunning_.push_back(AsyncRunning{waiter.consumer, 1});  // allocates only at a new peak
-      ++running_;
+      asyncRunning_.push_back(AsyncRunning{waiter.consumer, 1});  // capacity reserved above
+      addWordLocked(kRunning, 1);
     }
   } else {
     // The consumer is asleep in get() on this port: it is associated with it already, and reads
-    // running_ under mutex_ when it wakes.
-    waiter.consumer->running_ = true;
-    ++running_;
+    // its running word under lock_ when it wakes.
+    waiter.consumer->setRunning(true);
+    addWordLocked(kRunning, 1);
   }
-  waiter.released.store(true, std::memory_order_release);  // ends a spin (port.h, A)
-  waiter.wake(&waiter);
+  const bool parked = waiter.released.exchange(kReleased, std::memory_order_release) == kParked;  // (A)
+  waiter.wake(&waiter, parked);
 }
 
 // Releases waiters while packets are queued and the rule allows, then, after a shutdown that
-// emptied the queue, wakes the rest with Closed. Called whenever running_ may have dropped or
-// the queue may have become empty.
+// emptied the queue, wakes the rest with Closed. Called whenever the running count may have
+// dropped or the queue may have become empty.
 void Port::dispatchLocked() {
-  while (!queue_.empty()) {
+  while (!queueEmptyLocked()) {
     Waiter* waiter = findEligibleLocked();
     if (waiter == nullptr) break;
-    deliverLocked(*waiter, queue_.popFront());
+    // Reserve before the packet leaves the ring, so that a failed reservation loses nothing.
+    if (waiter->async && asyncRunning_.size() == asyncRunning_.capacity()) {
+      asyncRunning_.reserve(asyncRunning_.size() * 2 + 4);
+    }
+    deliverLocked(*waiter, popFrontLocked());
   }
   if (drainedLocked()) closeWaitersLocked();
 }
@@ -145,20 +273,20 @@ void Port::closeWaitersLocked() {
     Waiter& waiter = *top_;
     unlinkWaiterLocked(waiter);
     waiter.state = WaitState::Closed;
-    waiter.released.store(true, std::memory_order_release);  // ends a spin (port.h, A)
-    waiter.wake(&waiter);
+    const bool parked = waiter.released.exchange(kReleased, std::memory_order_release) == kParked;  // (A)
+    waiter.wake(&waiter, parked);
   }
 }
 
 void Port::stopRunningLocked(Consumer& consumer) {
-  if (consumer.port_.get() == this && consumer.running_) {
-    consumer.running_ = false;
-    --running_;
+  if (consumer.port_.get() == this && consumer.running()) {
+    consumer.setRunning(false);
+    addWordLocked(kRunning, static_cast<uint32_t>(-1));
   }
 }
 
 // Ends the async deliveries of `consumer` here (all of them, or one, for a requeue). Returns
-// whether running_ dropped.
+// whether the running count dropped.
 bool Port::dropAsyncRunningLocked(Consumer& consumer, bool oneDelivery) {
   for (size_t i = 0; i < asyncRunning_.size(); ++i) {
     if (asyncRunning_[i].consumer != &consumer) continue;
@@ -168,7 +296,7 @@ bool Port::dropAsyncRunningLocked(Consumer& consumer, bool oneDelivery) {
     }
     asyncRunning_[i] = asyncRunning_.back();
     asyncRunning_.pop_back();
-    --running_;
+    addWordLocked(kRunning, static_cast<uint32_t>(-1));
     return true;
   }
   return false;
@@ -176,21 +304,22 @@ bool Port::dropAsyncRunningLocked(Consumer& consumer, bool oneDelivery) {
 
 size_t Port::takeLocked(Packet* out, size_t max) {
   size_t count = 0;
-  while (count < max && !queue_.empty()) out[count++] = queue_.popFront();
-  dequeued_ += count;
+  while (count < max && !queueEmptyLocked()) out[count++] = popFrontLocked();
+  add64Locked(kDequeuedLo, kDequeuedHi, count);
   return count;
 }
 
 std::shared_ptr<Port> Port::associate(Consumer& consumer) {
   std::shared_ptr<Port> previous;
   if (consumer.port_.get() != this) {
+    consumer.setAssociated(0);
     if (consumer.port_) consumer.port_->dissociate(consumer);
     previous = std::move(consumer.port_);
     consumer.port_ = shared_from_this();
   }
   if (!consumer.asyncPorts_.empty()) {
     for (const std::weak_ptr<Port>& weak : consumer.asyncPorts_) {
-      std::shared_ptr<Port> other = weak.lock();  // dropped here, holding no mutex
+      std::shared_ptr<Port> other = weak.lock();  // dropped here, holding no lock
       if (other && other.get() != this) other->dropAsync(consumer);
     }
     consumer.asyncPorts_.clear();
@@ -201,16 +330,16 @@ std::shared_ptr<Port> Port::associate(Consumer& consumer) {
 // Moves `consumer` off this port (it is about to wait on another one): the IOCP rule that a
 // thread is associated with one port at a time.
 void Port::dissociate(Consumer& consumer) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const uint32_t before = running_;
+  SharedLockGuard guard(lock_);
+  const uint32_t before = runningLocked();
   stopRunningLocked(consumer);
   dropAsyncRunningLocked(consumer, false);
   if (consumer.blockedOn_ == this) endBlocking(consumer);
-  if (running_ != before) dispatchLocked();
+  if (runningLocked() != before) dispatchLocked();
 }
 
 void Port::dropAsync(Consumer& consumer) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  SharedLockGuard guard(lock_);
   if (dropAsyncRunningLocked(consumer, false)) dispatchLocked();
 }
 
@@ -224,62 +353,76 @@ void Port::endBlocking(Consumer& consumer) {
 // ---------------------------------------------------------------------------------------------
 
 Status Port::post(const Packet& packet) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (state_ != State::Open) return Status::Closed;
-  if (queue_.empty()) {
+  SharedLockGuard guard(lock_);
+  if (stateLocked() != State::Open) return Status::Closed;
+  if (queueEmptyLocked()) {
     if (Waiter* waiter = findEligibleLocked()) {
-      ++posted_;
+      if (waiter->async && asyncRunning_.size() == asyncRunning_.capacity()) {
+        asyncRunning_.reserve(asyncRunning_.size() * 2 + 4);  // throws with nothing posted
+      }
+      add64Locked(kPostedLo, kPostedHi, 1);
       deliverLocked(*waiter, packet);
       return Status::Ok;
     }
   }
-  if (capacity_ != 0 && queue_.size() >= capacity_) return Status::Full;
-  queue_.pushBack(packet);
-  ++posted_;
+  if (capacity_ != 0 && queuedLocked() >= capacity_) return Status::Full;
+  pushBackLocked(packet);  // throws with nothing posted
+  add64Locked(kPostedLo, kPostedHi, 1);
   return Status::Ok;
 }
 
 Port::PostManyResult Port::postMany(const Packet* packets, size_t count) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (state_ != State::Open) return {Status::Closed, 0};
+  SharedLockGuard guard(lock_);
+  if (stateLocked() != State::Open) return {Status::Closed, 0};
   for (size_t i = 0; i < count; ++i) {
-    if (queue_.empty()) {
-      if (Waiter* waiter = findEligibleLocked()) {
-        ++posted_;
-        deliverLocked(*waiter, packets[i]);
-        continue;
-      }
-    }
-    if (capacity_ != 0 && queue_.size() >= capacity_) return {Status::Full, i};
     try {
-      queue_.pushBack(packets[i]);
+      if (queueEmptyLocked()) {
+        if (Waiter* waiter = findEligibleLocked()) {
+          if (waiter->async && asyncRunning_.size() == asyncRunning_.capacity()) {
+            asyncRunning_.reserve(asyncRunning_.size() * 2 + 4);
+          }
+          add64Locked(kPostedLo, kPostedHi, 1);
+          deliverLocked(*waiter, packets[i]);
+          continue;
+        }
+      }
+      if (capacity_ != 0 && queuedLocked() >= capacity_) return {Status::Full, i};
+      if (i == 0 || queuedLocked() == ringSlotsLocked()) {
+        ensureRoomLocked(std::min(count - i, capacity_ != 0 ? capacity_ - queuedLocked() : count - i));
+      }
+      pushBackLocked(packets[i]);
     } catch (const std::bad_alloc&) {
       return {Status::Full, i};  // the queue could not grow: like a full one, the rest stays
     }
-    ++posted_;
+    add64Locked(kPostedLo, kPostedHi, 1);
   }
   return {Status::Ok, count};
 }
 
 GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeoutMs) {
-  // The previous delivery ends here, whichever port it came from.
+  // The previous delivery ends here, whichever port it came from. The held record is reserved
+  // first, so that nothing can fail once packets have left the queue.
   consumer.held_.clear();
-  // Dropped after mutex_ is released (declared before the lock).
+  consumer.held_.reserve(max);  // may throw: nothing taken yet
+  (*consumer.block_)[kHeldInBlock].store(0, std::memory_order_relaxed);
+  // Dropped after lock_ is released (declared before the guard).
   std::shared_ptr<Port> previous = associate(consumer);
 
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (state_ == State::Closed) return {Status::Closed, 0};
+  SharedLockGuard guard(lock_);
+  if (stateLocked() == State::Closed) return {Status::Closed, 0};
   stopRunningLocked(consumer);
   if (consumer.blockedOn_ == this) endBlocking(consumer);
   if (dropAsyncRunningLocked(consumer, false)) dispatchLocked();
+  // From now on, JS may take this thread's next packet here without calling native code.
+  consumer.setAssociated(token_);
 
   size_t count = 0;
   bool slept = false;
-  if (!queue_.empty() && running_ < concurrency_) {
+  if (!queueEmptyLocked() && runningLocked() < concurrency_) {
     // The fast path: the thread that just finished takes the next packet itself, no sleep.
     count = takeLocked(out, max);
-    consumer.running_ = true;
-    ++running_;
+    consumer.setRunning(true);
+    addWordLocked(kRunning, 1);
     if (drainedLocked()) closeWaitersLocked();
   } else if (drainedLocked()) {
     return {Status::Closed, 0};
@@ -288,47 +431,8 @@ GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeout
   } else {
     Waiter& waiter = consumer.waiter_;
     pushWaiterLocked(waiter);
-    const bool infinite = timeoutMs < 0;
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::milliseconds(infinite ? 0 : timeoutMs);
-    if (spinNs_ != 0) {
-      // Poll before parking, without the mutex; the state is re-read under it below.
-      lock.unlock();
-      spinUntilReleased(waiter, spinNs_);
-      lock.lock();
-    }
-    // Wait only inside a loop that re-checks the state: wake-ups may be spurious. With an
-    // abandon check, wake every kAbandonPollMs to run it (a thread being terminated cannot be
-    // interrupted otherwise); the deadline stays the one computed above.
-    const auto poll = std::chrono::milliseconds(Consumer::kAbandonPollMs);
-    while (waiter.state == WaitState::Waiting) {
-      if (consumer.abandoned_ == nullptr) {
-        if (infinite) {
-          consumer.wakeup_.wait(lock);
-          continue;
-        }
-        if (consumer.wakeup_.wait_until(lock, deadline) == std::cv_status::no_timeout) continue;
-      } else {
-        const auto next = std::chrono::steady_clock::now() + poll;
-        const auto until = (infinite || next < deadline) ? next : deadline;
-        if (consumer.wakeup_.wait_until(lock, until) == std::cv_status::no_timeout) continue;
-        if (waiter.state == WaitState::Waiting && consumer.abandoned_(consumer.abandonContext_)) {
-          unlinkWaiterLocked(waiter);
-          waiter.state = WaitState::Idle;
-          return {Status::Abandoned, 0};
-        }
-        if (infinite || std::chrono::steady_clock::now() < deadline) continue;
-      }
-      if (waiter.state == WaitState::Waiting) {  // the deadline passed
-        unlinkWaiterLocked(waiter);
-        waiter.state = WaitState::Idle;
-        return {Status::Timeout, 0};
-      }
-    }
-    if (waiter.state == WaitState::Closed) {
-      waiter.state = WaitState::Idle;
-      return {Status::Closed, 0};
-    }
+    const Status status = waitLocked(consumer, waiter, timeoutMs);
+    if (status != Status::Ok) return {status, 0};
     slept = true;
     // Delivered: the releaser counted this thread as running. Fill the rest of the batch from
     // the queue; a thread that takes several packets at once still counts once.
@@ -338,20 +442,78 @@ GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeout
     count = 1 + takeLocked(out + 1, max - 1);
     if (drainedLocked()) closeWaitersLocked();
   }
-  lock.unlock();
-
-  // The held record is this thread's own until it goes away (forget), so it needs no lock.
+  // The held record is this thread's own until it goes away (forget); reserved above.
   for (size_t i = 0; i < count; ++i) consumer.held_.push_back(heldOf(out[i]));
   return {Status::Ok, count, slept};
+}
+
+Status Port::waitLocked(Consumer& consumer, Waiter& waiter, int64_t timeoutMs) {
+  const bool infinite = timeoutMs < 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(infinite ? 0 : timeoutMs);
+  if (const uint32_t spinNs = spin_.begin()) {
+    // Poll before parking, without the lock; the state is re-read under it below.
+    lock_.unlock();
+    spin_.record(spinUntilReleased(waiter, spinNs));
+    lock_.lock();
+  }
+  // Sleep on `released` only inside a loop that re-checks the state under the lock: wake-ups
+  // may be spurious. With an abandon check, wake every kAbandonPollMs to run it (a thread being
+  // terminated cannot be interrupted otherwise); the deadline stays the one computed above.
+  const auto poll = std::chrono::milliseconds(Consumer::kAbandonPollMs);
+  while (waiter.state == WaitState::Waiting) {
+    auto until = deadline;
+    if (consumer.abandoned_ != nullptr) {
+      const auto next = std::chrono::steady_clock::now() + poll;
+      if (infinite || next < deadline) until = next;
+    }
+    const bool timed = !infinite || consumer.abandoned_ != nullptr;
+    // Announce the sleep: a releaser that swaps in kReleased after this sees kParked and wakes
+    // us; one that came first leaves kReleased, and the CAS fails.
+    uint32_t expected = kNotReleased;
+    if (waiter.released.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel)) {
+      lock_.unlock();
+      int64_t ns = -1;
+      if (timed) {
+        ns = std::chrono::duration_cast<std::chrono::nanoseconds>(until - std::chrono::steady_clock::now()).count();
+        if (ns < 0) ns = 0;
+      }
+      parkWait(waiter.released, kParked, ns);
+      lock_.lock();
+      if (waiter.state != WaitState::Waiting) break;
+      // Still linked (timeout or spurious wake): back to kNotReleased for the next round.
+      waiter.released.store(kNotReleased, std::memory_order_relaxed);
+    }
+    if (waiter.state != WaitState::Waiting) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (consumer.abandoned_ != nullptr && consumer.abandoned_(consumer.abandonContext_)) {
+      unlinkWaiterLocked(waiter);
+      waiter.state = WaitState::Idle;
+      return Status::Abandoned;
+    }
+    if (!infinite && now >= deadline) {
+      unlinkWaiterLocked(waiter);
+      waiter.state = WaitState::Idle;
+      return Status::Timeout;
+    }
+  }
+  if (waiter.state == WaitState::Closed) {
+    waiter.state = WaitState::Idle;
+    return Status::Closed;
+  }
+  return Status::Ok;
 }
 
 Status Port::getAsync(Consumer& consumer, Waiter& waiter) {
   // A getAsync is a get on this port: the thread's earlier deliveries end, here and elsewhere.
   consumer.held_.clear();
-  std::shared_ptr<Port> previous = associate(consumer);  // dropped after mutex_ is released
+  (*consumer.block_)[kHeldInBlock].store(0, std::memory_order_relaxed);
+  consumer.asyncPorts_.reserve(consumer.asyncPorts_.size() + 1);  // may throw: nothing changed
+  std::shared_ptr<Port> previous = associate(consumer);  // dropped after lock_ is released
   consumer.asyncPorts_.push_back(weak_from_this());
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (state_ == State::Closed || drainedLocked()) return Status::Closed;
+  // The thread may now count through async deliveries here: only native gets may end them.
+  consumer.setAssociated(0);
+  SharedLockGuard guard(lock_);
+  if (stateLocked() == State::Closed || drainedLocked()) return Status::Closed;
   stopRunningLocked(consumer);
   if (consumer.blockedOn_ == this) endBlocking(consumer);
   dropAsyncRunningLocked(consumer, false);
@@ -363,114 +525,167 @@ Status Port::getAsync(Consumer& consumer, Waiter& waiter) {
 }
 
 bool Port::cancelAsync(Waiter& waiter) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  SharedLockGuard guard(lock_);
   if (waiter.state != WaitState::Waiting) return false;
   unlinkWaiterLocked(waiter);
   waiter.state = WaitState::Idle;
   return true;
 }
 
-bool Port::requeue(Consumer& consumer, const Packet* packets, size_t count, bool fromAsync) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (state_ == State::Closed) return false;
-  for (size_t i = count; i > 0; --i) queue_.pushFront(packets[i - 1]);
-  dequeued_ -= count;
+Status Port::requeue(Consumer& consumer, const Packet* packets, size_t count, bool fromAsync) noexcept {
+  SharedLockGuard guard(lock_);
+  if (stateLocked() == State::Closed) return Status::Closed;
+  Status status = Status::Ok;
+  try {
+    ensureRoomLocked(count);
+    PayloadTable::instance().reserve(count);
+    for (size_t i = count; i > 0; --i) {
+      const Packet& packet = packets[i - 1];
+      const uint64_t token = packet.data != nullptr ? PayloadTable::instance().put(packet.data) : 0;
+      const uint32_t head = wordLocked(kHead) - 1;
+      writeSlotLocked(head, packet, token);
+      setWordLocked(kHead, head);
+    }
+    add64Locked(kDequeuedLo, kDequeuedHi, static_cast<uint64_t>(-static_cast<int64_t>(count)));
+  } catch (const std::bad_alloc&) {
+    // No memory to put them back: keep them where a pool finds them (recoverHeld), never lost
+    // silently; the caller frees the payloads and reports it.
+    status = Status::Full;
+    try {
+      Orphan orphan{consumer.threadId(), {}};
+      for (size_t i = 0; i < count; ++i) orphan.packets.push_back(heldOf(packets[i]));
+      orphans_.push_back(std::move(orphan));
+    } catch (const std::bad_alloc&) {
+    }
+  }
   if (fromAsync) {
     dropAsyncRunningLocked(consumer, true);
   } else {
     stopRunningLocked(consumer);
     consumer.held_.clear();
+    (*consumer.block_)[kHeldInBlock].store(0, std::memory_order_relaxed);
   }
   dispatchLocked();
-  return true;
+  return status;
 }
 
 void Port::blockingEnter(Consumer& consumer) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  SharedLockGuard guard(lock_);
   if (consumer.blockDepth_ > 0) {
     if (consumer.blockedOn_ == this) ++consumer.blockDepth_;  // nested (other ports: ignored)
     return;
   }
   consumer.blockedOn_ = this;
   consumer.blockDepth_ = 1;
-  const uint32_t before = running_;
+  // While it blocks, JS must not take packets on the fast path (that would make it count again).
+  consumer.setAssociated(0);
+  const uint32_t before = runningLocked();
   // It stops counting, however it counted: a blocking get's delivery or async deliveries.
-  consumer.resumeRunning_ = consumer.port_.get() == this && consumer.running_;
+  consumer.resumeRunning_ = consumer.port_.get() == this && consumer.running();
   stopRunningLocked(consumer);
   consumer.resumeAsync_ = 0;
   if (AsyncRunning* entry = findAsyncRunningLocked(&consumer)) {
     consumer.resumeAsync_ = entry->deliveries;
     dropAsyncRunningLocked(consumer, false);
   }
-  if (running_ != before) dispatchLocked();
+  if (runningLocked() != before) dispatchLocked();
 }
 
 void Port::blockingLeave(Consumer& consumer) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  SharedLockGuard guard(lock_);
   if (consumer.blockedOn_ != this || consumer.blockDepth_ == 0) return;
   if (--consumer.blockDepth_ > 0) return;
   const bool resumeRunning = consumer.resumeRunning_;
   const uint32_t resumeAsync = consumer.resumeAsync_;
   endBlocking(consumer);
-  if (state_ == State::Closed) return;
+  if (stateLocked() == State::Closed) return;
   // Count again as before, unless the thread took a new delivery meanwhile (then it counts
-  // already, and must not count twice). This may exceed concurrency_ for a while, as on Windows.
-  const bool counted = (consumer.port_.get() == this && consumer.running_) ||
+  // already, and must not count twice). This may exceed the limit for a while, as on Windows.
+  const bool counted = (consumer.port_.get() == this && consumer.running()) ||
                        findAsyncRunningLocked(&consumer) != nullptr;
   if (counted) return;
   if (resumeRunning && consumer.port_.get() == this) {
-    consumer.running_ = true;
-    ++running_;
+    consumer.setRunning(true);
+    addWordLocked(kRunning, 1);
   } else if (resumeAsync != 0) {
-    asyncRunning_.push_back(AsyncRunning{&consumer, resumeAsync});
-    ++running_;
+    try {
+      asyncRunning_.push_back(AsyncRunning{&consumer, resumeAsync});
+      addWordLocked(kRunning, 1);
+    } catch (const std::bad_alloc&) {
+      // It cannot count again: it runs uncounted until its next get, which is what the count
+      // would have ended anyway. The limit is then merely not exceeded.
+    }
   }
 }
 
 std::vector<Packet> Port::close() {
   std::vector<Packet> remaining;
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (state_ == State::Closed) return remaining;
-  state_ = State::Closed;
-  remaining.reserve(queue_.size());
-  while (!queue_.empty()) remaining.push_back(queue_.popFront());
-  closeWaitersLocked();
-  asyncRunning_.clear();
+  {
+    SharedLockGuard guard(lock_);
+    if (stateLocked() == State::Closed) return remaining;
+    // Reserve first: if that fails, the port stays open with everything in place.
+    remaining.reserve(queuedLocked());
+    setWordLocked(kState, static_cast<uint32_t>(State::Closed));
+    while (!queueEmptyLocked()) remaining.push_back(popFrontLocked());
+    closeWaitersLocked();
+    asyncRunning_.clear();
+    setWordLocked(kRunning, 0);
+  }
   return remaining;
 }
 
 Status Port::shutdown() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (state_ == State::Closed) return Status::Closed;
-  state_ = State::ShutDown;
-  if (queue_.empty()) closeWaitersLocked();
+  SharedLockGuard guard(lock_);
+  if (stateLocked() == State::Closed) return Status::Closed;
+  setWordLocked(kState, static_cast<uint32_t>(State::ShutDown));
+  if (queueEmptyLocked()) closeWaitersLocked();
   return Status::Ok;
 }
 
 PortStats Port::stats() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return PortStats{queue_.size(), running_,    waiting_,  posted_, dequeued_,
-                   concurrency_,  capacity_,   static_cast<int>(state_)};
+  SharedLockGuard guard(lock_);
+  auto word = [&](ControlWord w) { return (*control_)[w].load(std::memory_order_relaxed); };
+  return PortStats{static_cast<uint32_t>(word(kTail) - word(kHead)),
+                   word(kRunning),
+                   word(kWaiting),
+                   uint64_t(word(kPostedHi)) << 32 | word(kPostedLo),
+                   uint64_t(word(kDequeuedHi)) << 32 | word(kDequeuedLo),
+                   concurrency_,
+                   capacity_,
+                   static_cast<int>(word(kState))};
 }
 
 void Port::forget(Consumer& consumer) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const uint32_t before = running_;
-  if (consumer.port_.get() == this) {
-    stopRunningLocked(consumer);
-    if (!consumer.held_.empty()) {
-      orphans_.push_back(Orphan{consumer.threadId(), std::move(consumer.held_)});
-      consumer.held_.clear();
+  // The held record is built before the lock (it may allocate); only this thread writes it.
+  std::vector<HeldPacket> held;
+  const bool mine = consumer.port_.get() == this;
+  if (mine && trackHeld_) {
+    try {
+      held = consumer.held();
+    } catch (const std::bad_alloc&) {
     }
+  }
+  SharedLockGuard guard(lock_);
+  const uint32_t before = runningLocked();
+  if (mine) {
+    consumer.setAssociated(0);
+    stopRunningLocked(consumer);
+    if (!held.empty()) {
+      try {
+        orphans_.push_back(Orphan{consumer.threadId(), std::move(held)});
+      } catch (const std::bad_alloc&) {
+      }
+    }
+    consumer.held_.clear();
   }
   if (consumer.blockedOn_ == this) endBlocking(consumer);
   dropAsyncRunningLocked(consumer, false);
-  if (running_ != before) dispatchLocked();
+  if (runningLocked() != before) dispatchLocked();
 }
 
 std::vector<HeldPacket> Port::recoverHeld(uint64_t threadId) {
   std::vector<HeldPacket> packets;
-  std::lock_guard<std::mutex> lock(mutex_);
+  SharedLockGuard guard(lock_);
   for (size_t i = 0; i < orphans_.size(); ++i) {
     if (orphans_[i].threadId != threadId) continue;
     packets.insert(packets.end(), orphans_[i].packets.begin(), orphans_[i].packets.end());

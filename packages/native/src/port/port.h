@@ -17,25 +17,34 @@
 // per Node environment). Async waiters (a promise-style get on an event loop) are Waiters whose
 // wake callback schedules the delivery instead of signalling a sleeping thread.
 //
-// Locking: every Port has exactly one mutex, `mutex_`, and every field of the Port, every Waiter
-// linked into its stack and every Consumer's `running_` flag while the consumer is associated
-// with it are guarded by it. The one atomic is Waiter::released, a hint a spinning waiter polls
-// before it takes the mutex (see there); every decision is made under the mutex. Each critical
-// section is a handful of loads and stores, and an uncontended std::mutex costs two atomic
-// read-modify-writes. A thread never holds two port mutexes at once. Wake callbacks and abandon
-// checks run with the port mutex held and must not call back into any Port.
+// Shared memory: the queue (a ring of packet slots) and the port's control state live in blocks
+// that JS operates on directly (shared_layout.h). @iocp/core posts a packet, and takes one when
+// the concurrency rule lets its thread run, in JS, with no call into native code; it calls
+// native code to park, to wake a parked thread, for getAsync, and whenever the fast path does
+// not apply. C++ producers (this class's post) follow the same rules on the same memory.
+//
+// Locking: every Port has exactly one lock, `lock_`, a futex-style word in the control block
+// that JS takes too (shared_lock.h). It guards every word of the control block and the ring,
+// every field of the Port below, every Waiter linked into its stack, and the kConsumerRunning
+// word of every Consumer associated with it. Under the lock, C++ reads and writes shared words
+// with relaxed atomics: the lock's acquire/release (JS: sequentially consistent Atomics) orders
+// them. Outside it, only these are touched: Waiter::released (load A, below), a Consumer's own
+// kAssociated and kHeldInBlock words (by its own thread only), and the constants. Each critical
+// section is a handful of loads and stores. A thread never holds two port locks at once. Wake
+// callbacks and abandon checks run with the lock held and must not call back into any Port.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "packet.h"
-#include "ring.h"
+#include "shared_block.h"
+#include "shared_layout.h"
+#include "shared_lock.h"
+#include "spin_policy.h"
 
 namespace iocp {
 
@@ -74,9 +83,14 @@ enum class WaitState : uint8_t {
   Closed,     // woken because the port closed (or drained after shutdown)
 };
 
+// Waiter::released values.
+constexpr uint32_t kNotReleased = 0;
+constexpr uint32_t kReleased = 1;
+constexpr uint32_t kParked = 2;  // the waiter sleeps on the word: the releaser must wake it
+
 // One blocked or pending get. A blocking get uses the waiter embedded in its Consumer; async
 // gets use waiters the binding owns. While state == Waiting, every field is guarded by the
-// mutex of the port it waits on.
+// lock of the port it waits on.
 struct Waiter {
   Waiter* below = nullptr;  // older waiter (toward the bottom of the stack)
   Waiter* above = nullptr;  // newer waiter (toward the top)
@@ -84,15 +98,17 @@ struct Waiter {
   bool async = false;
   WaitState state = WaitState::Idle;
   Packet slot;
-  // Called with the port mutex held, just after `state` became Delivered or Closed. Must not
-  // block and must not call into any Port.
-  void (*wake)(Waiter*) = nullptr;
+  // Called with the port lock held, just after `state` became Delivered or Closed; `parked`:
+  // the waiter was asleep on `released` (a blocking waiter must then be woken). Must not block
+  // and must not call into any Port.
+  void (*wake)(Waiter*, bool parked) = nullptr;
   void* context = nullptr;  // the binding's
-  // (A) Set with memory_order_release by the releasing thread, under the port mutex, after it
-  // wrote `state` and `slot`; a blocking waiter that spins before it parks polls it with
-  // memory_order_acquire (load A, in Port::get). It only ends the spin early: the waiter then
-  // takes the mutex before it reads anything, so correctness rests on the mutex alone.
-  std::atomic<bool> released{false};
+  // (A) kNotReleased while linked. The releasing thread exchanges in kReleased (release order),
+  // under the port lock, after it wrote `state` and `slot`. A blocking waiter polls it with
+  // acquire loads while it spins, then CASes kNotReleased -> kParked and sleeps on it (park.h);
+  // the releaser that sees kParked wakes it. The flag only ends the spin or the sleep: the
+  // waiter then takes the lock before it reads anything, so correctness rests on the lock.
+  std::atomic<uint32_t> released{kNotReleased};
 
   // Back to a fresh, unlinked waiter (Waiter is not copyable because of `released`).
   void reset() {
@@ -103,24 +119,19 @@ struct Waiter {
     slot = Packet{};
     wake = nullptr;
     context = nullptr;
-    released.store(false, std::memory_order_relaxed);
+    released.store(kNotReleased, std::memory_order_relaxed);
   }
 };
 
 // The per-thread side of the model. Every member is confined to the owning thread except
-// `running_` and `waiter_`, which a releasing thread writes under the mutex of the port the
-// consumer is waiting on (the consumer is in that port's get at that moment, and reads them
-// under the same mutex when it wakes; `waiter_.released` is the one field it polls without it).
+// `waiter_` and the kConsumerRunning word of `block_`, which a releasing thread writes under the
+// lock of the port the consumer is waiting on (the consumer is in that port's get at that moment,
+// and reads them under the same lock when it wakes; `waiter_.released` is the one field it polls
+// without it).
 class Consumer {
  public:
-  explicit Consumer(uint64_t threadId) : threadId_(threadId) {
-    waiter_.consumer = this;
-    waiter_.context = &wakeup_;
-    // Runs with the port mutex held; the sleeping thread re-checks its state under that mutex.
-    waiter_.wake = [](Waiter* self) {
-      static_cast<std::condition_variable*>(self->context)->notify_one();
-    };
-  }
+  // Throws std::bad_alloc.
+  explicit Consumer(uint64_t threadId);
   Consumer(const Consumer&) = delete;
   Consumer& operator=(const Consumer&) = delete;
 
@@ -128,9 +139,11 @@ class Consumer {
   // The port this thread is associated with (the last one it called get on), if any.
   Port* associatedPort() const noexcept { return port_.get(); }
   // The packets this thread holds: delivered by its last get and not yet followed by another.
-  const std::vector<HeldPacket>& held() const noexcept { return held_; }
+  std::vector<HeldPacket> held() const;
+  // The block JS reads and writes for this thread's fast path (shared_layout.h, ConsumerWord).
+  const std::shared_ptr<SharedBlock>& block() const noexcept { return block_; }
 
-  // A check a parked get runs every kAbandonPollMs (with the port mutex held; it must not call
+  // A check a parked get runs every kAbandonPollMs (with the port lock held; it must not call
   // into any Port): true means the thread is going away (its environment is being torn down),
   // and get returns Abandoned instead of sleeping on. Without it, only a packet, the deadline or
   // close() can end a parked get.
@@ -143,9 +156,13 @@ class Consumer {
  private:
   friend class Port;
 
+  bool running() const noexcept { return (*block_)[kConsumerRunning].load(std::memory_order_relaxed) != 0; }
+  void setRunning(bool value) noexcept { (*block_)[kConsumerRunning].store(value ? 1 : 0, std::memory_order_relaxed); }
+  void setAssociated(uint32_t token) noexcept { (*block_)[kAssociated].store(token, std::memory_order_relaxed); }
+
   const uint64_t threadId_;
+  std::shared_ptr<SharedBlock> block_;
   std::shared_ptr<Port> port_;   // association; kept alive while associated
-  bool running_ = false;         // counts as running on port_ (guarded by port_->mutex_)
   // Ports this thread has called getAsync on since its last move, so that a get or getAsync
   // elsewhere can end the async deliveries counted there (one port at a time).
   std::vector<std::weak_ptr<Port>> asyncPorts_;
@@ -155,20 +172,23 @@ class Consumer {
   uint32_t resumeAsync_ = 0;     // async deliveries it counted for, then
   bool (*abandoned_)(void*) = nullptr;
   void* abandonContext_ = nullptr;
-  std::vector<HeldPacket> held_;  // capacity reused: no allocation in steady state
+  std::vector<HeldPacket> held_;  // a native get's record (capacity reused); see kHeldInBlock
   Waiter waiter_;                 // the blocking get's waiter
-  std::condition_variable wakeup_;
 };
 
 class Port : public std::enable_shared_from_this<Port> {
  public:
-  // concurrency >= 1; capacity 0 = unbounded. spinNs: how long a blocking get polls its own
-  // waiter before it parks on its condition variable (0 = park at once; ignored on one CPU).
+  // concurrency >= 1; capacity 0 = unbounded. spinNs: how long a blocking get may poll its own
+  // waiter before it parks (0 = park at once; ignored on one CPU), as SpinPolicy allows.
   // Spinning keeps the waiter in the LIFO stack, so the releaser still chooses whom to wake; it
-  // only saves the futex sleep and wake when a packet comes within that time. Must be owned by a
-  // std::shared_ptr (get associates threads with the port through shared_from_this).
-  Port(uint32_t concurrency, size_t capacity, uint32_t spinNs = kDefaultSpinNs);
+  // only saves the sleep and wake when a packet comes within that time. trackHeld: keep, for
+  // recoverHeld, the packets that threads held when they went away (a pool asks for it; other
+  // ports keep nothing, so the records cannot grow without bound). Must be owned by a
+  // std::shared_ptr (get associates threads with the port through shared_from_this). Throws
+  // std::bad_alloc.
+  Port(uint32_t concurrency, size_t capacity, uint32_t spinNs = kDefaultSpinNs, bool trackHeld = false);
   static constexpr uint32_t kDefaultSpinNs = 20000;
+  static constexpr uint32_t kInitialRingSlots = 1024;
   ~Port();  // frees the payloads of packets nobody dequeued
   Port(const Port&) = delete;
   Port& operator=(const Port&) = delete;
@@ -195,8 +215,9 @@ class Port : public std::enable_shared_from_this<Port> {
   // passes, or the port closes. timeoutMs: < 0 = infinite, 0 = poll (never sleeps), > 0 =
   // milliseconds, measured from one deadline however often the thread wakes. Writes up to `max`
   // (>= 1) packets to `out`; the caller takes ownership of their payloads. The call first ends
-  // the thread's previous delivery (it stops counting as running and holding). Never allocates
-  // once the thread's held record has reached its peak batch size.
+  // the thread's previous delivery (it stops counting as running and holding). Throws
+  // std::bad_alloc only before anything was taken (the held record is reserved first). Owning
+  // thread of `consumer` only.
   GetResult get(Consumer& consumer, Packet* out, size_t max, int64_t timeoutMs);
 
   // An async get for `consumer` (the calling thread's). The waiter joins the same LIFO stack as
@@ -205,46 +226,60 @@ class Port : public std::enable_shared_from_this<Port> {
   // unless cancelAsync withdraws the waiter first. A delivery counts the consumer as running on
   // this port until its next get or getAsync here; a consumer that already counts may receive
   // further async deliveries without counting twice, so a thread never deadlocks on itself.
+  // Throws std::bad_alloc before linking the waiter. Owning thread of `consumer` only.
   Status getAsync(Consumer& consumer, Waiter& waiter);
 
   // Withdraws a pending async waiter. true: it was waiting and is now Idle; false: it was already
-  // delivered or closed (its wake has run or is running).
+  // delivered or closed (its wake has run or is running). Thread-safe.
   bool cancelAsync(Waiter& waiter);
 
   // Gives packets back to the head of the queue, in order, from a thread that received them but
   // cannot use them (it is being terminated, or the async waiter was aborted). The thread stops
-  // counting as running for that delivery. Returns false if the port is closed: the caller keeps
-  // the packets (and frees their payloads).
-  bool requeue(Consumer& consumer, const Packet* packets, size_t count, bool fromAsync);
+  // counting as running for that delivery. Ok when requeued; Closed if the port is closed: the caller keeps
+  // the packets (and frees their payloads). Never throws. Requeueing needs ring room only when
+  // the ring is full; if memory for it cannot be had, the packets become an orphan record of the
+  // consumer's thread (recoverHeld returns them; their payloads are freed) and the result is
+  // Full, so the caller can say so. Owning thread of `consumer` only.
+  Status requeue(Consumer& consumer, const Packet* packets, size_t count, bool fromAsync) noexcept;
 
   // The calling thread stops counting as running while it blocks on something else; the port
   // may release another waiter meanwhile. Nestable. blockingLeave makes it count again (possibly
   // over the limit, as on Windows) if it counted when the outermost blockingEnter began.
+  // Owning thread of `consumer` only.
   void blockingEnter(Consumer& consumer);
   void blockingLeave(Consumer& consumer);
 
   // Closes the port for every thread: every waiter wakes with Closed, every later call returns
   // Closed, and the queued packets are handed to the caller (with their payloads). Idempotent:
-  // a second close returns nothing.
+  // a second close returns nothing. Thread-safe.
   std::vector<Packet> close();
 
   // No new posts; waiters keep draining the queue, and once it is empty they and every later get
-  // receive Closed. Closed if the port is already closed.
+  // receive Closed. Closed if the port is already closed. Thread-safe.
   Status shutdown();
 
   PortStats stats() const;
 
-
   // The thread of `consumer` is going away: it stops counting as running, its async deliveries
-  // stop counting, and the packets it held here are kept as an orphan record for recoverHeld.
-  // The binding must have withdrawn its async waiters first.
+  // stop counting, and, on a port that tracks held packets, what it held here is kept as an
+  // orphan record for recoverHeld. The binding must have withdrawn its async waiters first.
   void forget(Consumer& consumer);
 
-  // The packets a thread that has gone away held on this port, removed from the record.
+  // The packets a thread that has gone away held on this port, removed from the record (always
+  // empty on a port that does not track held packets). Thread-safe.
   std::vector<HeldPacket> recoverHeld(uint64_t threadId);
 
+  // The shared blocks JS works on: the control block (constant for the port's life) and the
+  // current ring (replaced when it grows; kRingGen says which one is current). Thread-safe.
+  const std::shared_ptr<SharedBlock>& control() const noexcept { return control_; }
+  std::shared_ptr<SharedBlock> ring(uint32_t* generation = nullptr) const;
+  uint32_t token() const noexcept { return token_; }
+
+  // JS's unlock saw the lock word at 2: wake one thread parked on it.
+  void wakeLockWaiter() noexcept { lock_.wakeOne(); }
+
  private:
-  enum class State : int { Open = 0, ShutDown = 1, Closed = 2 };
+  enum class State : uint32_t { Open = 0, ShutDown = 1, Closed = 2 };
 
   struct AsyncRunning {
     Consumer* consumer;
@@ -255,7 +290,25 @@ class Port : public std::enable_shared_from_this<Port> {
     std::vector<HeldPacket> packets;
   };
 
-  // --- everything below requires mutex_ to be held ---
+  // --- everything below requires lock_ to be held ---
+  uint32_t wordLocked(ControlWord w) const { return (*control_)[w].load(std::memory_order_relaxed); }
+  void setWordLocked(ControlWord w, uint32_t v) { (*control_)[w].store(v, std::memory_order_relaxed); }
+  void addWordLocked(ControlWord w, uint32_t d) { setWordLocked(w, wordLocked(w) + d); }
+  void add64Locked(ControlWord lo, ControlWord hi, uint64_t d);
+  State stateLocked() const { return static_cast<State>(wordLocked(kState)); }
+  uint32_t runningLocked() const { return wordLocked(kRunning); }
+  size_t queuedLocked() const { return static_cast<uint32_t>(wordLocked(kTail) - wordLocked(kHead)); }
+  bool queueEmptyLocked() const { return wordLocked(kTail) == wordLocked(kHead); }
+  size_t ringSlotsLocked() const { return size_t(wordLocked(kRingMask)) + 1; }
+  // Ring slots: a payload moves into the PayloadTable when its packet enters the ring, and out
+  // when it leaves. pushBack/pushFront need a free slot (ensureRoomLocked) and a registered
+  // payload token; popFront never allocates.
+  void writeSlotLocked(uint32_t position, const Packet& packet, uint64_t payloadToken);
+  Packet popFrontLocked();
+  // Makes room for `more` packets beyond those queued (grows the ring). std::bad_alloc with
+  // nothing changed.
+  void ensureRoomLocked(size_t more);
+  void pushBackLocked(const Packet& packet);  // throws std::bad_alloc with nothing changed
   void pushWaiterLocked(Waiter& waiter);
   void unlinkWaiterLocked(Waiter& waiter);
   Waiter* findEligibleLocked();
@@ -266,26 +319,27 @@ class Port : public std::enable_shared_from_this<Port> {
   bool dropAsyncRunningLocked(Consumer& consumer, bool oneDelivery);
   AsyncRunning* findAsyncRunningLocked(const Consumer* consumer);
   size_t takeLocked(Packet* out, size_t max);
-  bool drainedLocked() const { return state_ == State::ShutDown && queue_.empty(); }
+  bool drainedLocked() const { return stateLocked() == State::ShutDown && queueEmptyLocked(); }
   // Makes this the consumer's port (a get or getAsync here): it stops counting on the port it
   // was on and on every port it had async deliveries from. Returns the previous association,
-  // for the caller to drop once it holds no mutex. Locks other ports' mutexes, not this one's.
+  // for the caller to drop once it holds no lock. Locks other ports' locks, not this one's.
   std::shared_ptr<Port> associate(Consumer& consumer);
-  void dissociate(Consumer& consumer);  // locks mutex_ itself
-  void dropAsync(Consumer& consumer);   // locks mutex_ itself
+  void dissociate(Consumer& consumer);  // locks lock_ itself
+  void dropAsync(Consumer& consumer);   // locks lock_ itself
   static void endBlocking(Consumer& consumer);
+  // Waits (spinning as spin_ allows, then parked) until `waiter` is released, the deadline
+  // passes or the thread is abandoned. Called and returns with lock_ held.
+  Status waitLocked(Consumer& consumer, Waiter& waiter, int64_t timeoutMs);
 
-  mutable std::mutex mutex_;
-  PacketRing queue_;
+  const std::shared_ptr<SharedBlock> control_;
+  mutable SharedLock lock_;
+  std::shared_ptr<SharedBlock> ring_;  // guarded by lock_ (replaced when it grows)
   Waiter* top_ = nullptr;  // most recent waiter; released first
-  uint64_t waiting_ = 0;
   const uint32_t concurrency_;
   const size_t capacity_;
-  const uint32_t spinNs_;
-  uint32_t running_ = 0;
-  State state_ = State::Open;
-  uint64_t posted_ = 0;
-  uint64_t dequeued_ = 0;
+  const uint32_t token_;
+  const bool trackHeld_;
+  SpinPolicy spin_;
   std::vector<AsyncRunning> asyncRunning_;  // consumers counted through async deliveries
   std::vector<Orphan> orphans_;
 };
