@@ -7,6 +7,7 @@
  * already branches on Node's errors keeps working. The rest of the package never writes
  * `new SomethingError(...)` itself: it calls {@link Errors}.
  */
+import { isProxy } from 'node:util/types'
 
 /** Stable error codes of @iocp/core, for `err.code === ErrorCode.PortClosed` checks. */
 export const ErrorCode = {
@@ -64,7 +65,8 @@ function coded<E extends Error>(error: E, code: ErrorCode): CodedError<E> {
 
 /**
  * A short, readable rendering of a value for an error message: `-1`, `1.5`, `-1n`, `'abc'`,
- * `null`, `undefined`, `an instance of Array`, `a function`.
+ * `null`, `undefined`, `an instance of Array`, `a function`, `a Proxy`. Runs none of the value's
+ * own code (no getter, no Proxy trap, no `toString`).
  */
 export function describe(value: unknown): string {
   switch (typeof value) {
@@ -82,9 +84,16 @@ export function describe(value: unknown): string {
       return 'a function'
     default: {
       if (value === null) return 'null'
-      const ctor = (value as { constructor?: { name?: unknown } }).constructor
-      const name = typeof ctor?.name === 'string' && ctor.name !== '' ? ctor.name : undefined
-      return name === undefined || name === 'Object' ? 'an object' : `an instance of ${name}`
+      // Rendering a bad argument must not run the caller's code (a Proxy trap, a `constructor`
+      // getter) nor throw anything but the error being built.
+      if (isProxy(value)) return 'a Proxy'
+      let name: unknown
+      try {
+        name = (value as { constructor?: { name?: unknown } }).constructor?.name
+      } catch {
+        name = undefined
+      }
+      return typeof name !== 'string' || name === '' || name === 'Object' ? 'an object' : `an instance of ${name}`
     }
   }
 }
@@ -108,6 +117,17 @@ export const Errors = {
   /** `name` is a number outside its range: "`name` must be `expected`, got `value`". */
   outOfRange: (name: string, expected: string, value: unknown): CodedError<RangeError> =>
     coded(new RangeError(`${name} must be ${expected}, got ${describe(value)}`), ErrorCode.OutOfRange),
+  /**
+   * The options bag `name` has a key that is not one of `known` (a misspelling, most likely):
+   * "`name`.`key` is not an option of `owner` (the options are ...)".
+   */
+  unknownOption: (name: string, key: string, owner: string, known: readonly string[]): CodedError<TypeError> =>
+    coded(
+      new TypeError(
+        `${name}.${key} is not an option of ${owner} (the options are ${known.join(', ')}); check its spelling`,
+      ),
+      ErrorCode.InvalidArgValue,
+    ),
   /** `name` has the right type but an unusable value. */
   invalidValue: (name: string, expected: string, value: unknown): CodedError<TypeError> =>
     coded(new TypeError(`${name} must be ${expected}, got ${describe(value)}`), ErrorCode.InvalidArgValue),
@@ -115,9 +135,16 @@ export const Errors = {
    * The rejection of an aborted operation, as the web platform and Node's promise APIs do it:
    * the signal's `reason` (by default a `DOMException` named `'AbortError'`), or a fresh
    * `DOMException('This operation was aborted', 'AbortError')` when the reason is `undefined`.
+   * If the signal's `reason` getter throws, what it threw is the rejection (this never throws:
+   * it runs inside abort listeners, where a throw would leave a promise pending).
    */
-  aborted: (signal: AbortSignal): unknown =>
-    signal.reason !== undefined
-      ? signal.reason
-      : new DOMException('This operation was aborted', 'AbortError'),
+  aborted: (signal: AbortSignal): unknown => {
+    let reason: unknown
+    try {
+      reason = signal.reason
+    } catch (error) {
+      return error
+    }
+    return reason !== undefined ? reason : new DOMException('This operation was aborted', 'AbortError')
+  },
 } as const

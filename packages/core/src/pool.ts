@@ -227,7 +227,12 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
     }
     if (this.#closing) return Promise.reject(PoolErrors.closed())
     if (this.#failed !== undefined) return Promise.reject(this.#failed)
-    if (signal?.aborted === true) return Promise.reject(PoolErrors.aborted(signal.reason))
+    try {
+      // The signal's getters are the caller's code: a throw is a rejection, never a throw.
+      if (signal?.aborted === true) return Promise.reject(PoolErrors.aborted(signal.reason))
+    } catch (error) {
+      return Promise.reject(error)
+    }
     const maxQueue = this.#options.maxQueue
     if (maxQueue !== Infinity && this.#queued() >= maxQueue) return Promise.reject(PoolErrors.queueFull(maxQueue))
 
@@ -245,7 +250,11 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
       task.signal = signal
       const onAbort = (): void => this.#abort(task)
       task.onAbort = onAbort
-      signal.addEventListener('abort', onAbort, { once: true })
+      try {
+        signal.addEventListener('abort', onAbort, { once: true })
+      } catch (error) {
+        return Promise.reject(error) // the task is not admitted yet: nothing to undo
+      }
     }
     if (this.#timing) task.createdAt = performance.now()
 

@@ -104,13 +104,27 @@ export function toNativeTimeout(name: string, value: unknown): number {
 }
 
 /**
- * An options bag: `undefined` (treated as `{}`) or a non-null object.
- * @throws {TypeError} anything else.
+ * An options bag: `undefined` (treated as `{}`) or a non-null object whose own enumerable keys
+ * are all in `known`, so that a misspelt option (`concurency`) is refused instead of silently
+ * meaning its default.
+ * @param name - the bag's name in messages (`'options'`).
+ * @param owner - what the options are for, in messages (`'new CompletionPort()'`).
+ * @param known - every key the bag may have.
+ * @throws {TypeError} not an object (`ERR_INVALID_ARG_TYPE`), or an unknown key, named
+ *   (`ERR_INVALID_ARG_VALUE`).
  */
-export function validateOptions<T extends object>(name: string, value: unknown): Partial<T> {
+export function validateOptions<T extends object>(
+  name: string,
+  value: unknown,
+  owner: string,
+  known: ReadonlyArray<keyof T & string>,
+): Partial<T> {
   if (value === undefined) return {}
   if (value === null || typeof value !== 'object') {
     throw Errors.invalidType(name, 'an object or undefined', value)
+  }
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key as keyof T & string)) throw Errors.unknownOption(name, key, owner, known)
   }
   return value as Partial<T>
 }

@@ -41,6 +41,13 @@ export let fillBatch: (batch: PacketBatch, port: NativePort, timeoutMs: number, 
 export let postBatch: (batch: PacketBatch, port: NativePort) => number
 
 /**
+ * Whether `value` was made by the {@link PacketBatch} constructor (a private-brand check, unlike
+ * `instanceof`: `Object.create(PacketBatch.prototype)` is not a batch, and a Proxy's traps do
+ * not run). Internal to @iocp/core.
+ */
+export let isPacketBatch: (value: unknown) => value is PacketBatch
+
+/**
  * A reusable, caller-owned buffer of up to `capacity` packets, filled by
  * {@link CompletionPort.getManyInto}: the batch form of IOCP's `GetQueuedCompletionStatusEx`
  * with no allocation per call.
@@ -240,7 +247,8 @@ export class PacketBatch {
   }
 
   #base(i: number): number {
-    if ((i >>> 0) !== i || i >= this.#length) this.#badIndex(i)
+    // typeof first: `>>>` would throw for a bigint or a symbol, and run an object's valueOf.
+    if (typeof i !== 'number' || (i >>> 0) !== i || i >= this.#length) this.#badIndex(i)
     return i * PACKET_WORDS
   }
 
@@ -272,6 +280,7 @@ export class PacketBatch {
       batch.#hasData = hasData
       return result
     }
+    isPacketBatch = (value): value is PacketBatch => typeof value === 'object' && value !== null && #words in value
     postBatch = (batch, port) =>
       port.postMany(batch.#words, batch.#length, batch.#hasData ? batch.#data : undefined)
   }

@@ -6,8 +6,9 @@
  */
 import { availableParallelism } from 'node:os'
 import type { NativePort } from '@iocp/native'
-import { PacketBatch, fillBatch, postBatch } from './batch.js'
+import { fillBatch, isPacketBatch, postBatch, type PacketBatch } from './batch.js'
 import { Errors } from '../errors.js'
+import { thenOf } from '../shared.js'
 import { makeHandle, validateHandle, type PortHandle } from './handle.js'
 import { FLAG_HAS_DATA, PACKET_WORDS, W_FLAGS, packetsFromFlat, readPacket, type Packet } from './packet.js'
 import { SLOW, SharedPort } from './shared-port.js'
@@ -113,6 +114,9 @@ const MAX_CONCURRENCY = 0x7fff_ffff
 /** {@link CompletionPortOptions.spinMicroseconds}: the default and the largest value. */
 const DEFAULT_SPIN_MICROSECONDS = 20
 const MAX_SPIN_MICROSECONDS = 1_000_000
+/** The keys {@link CompletionPortOptions} and {@link GetAsyncOptions} accept; any other is refused. */
+const PORT_OPTIONS: ReadonlyArray<keyof CompletionPortOptions> = ['concurrency', 'capacity', 'spinMicroseconds', 'trackHeld']
+const GET_ASYNC_OPTIONS: ReadonlyArray<keyof GetAsyncOptions> = ['timeoutMs', 'signal']
 const STATE_SHUT_DOWN = 1
 const STATE_CLOSED = 2
 
@@ -148,8 +152,9 @@ export class CompletionPort {
    * Creates a port (IOCP's `CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, N)`).
    *
    * @param options - see {@link CompletionPortOptions}.
-   * @throws {TypeError} `options` is not an object, or `options.concurrency` /
-   *   `options.capacity` is not a number.
+   * @throws {TypeError} `options` is not an object or has an unknown key (a misspelling is
+   *   refused, naming the key), or `options.concurrency` / `options.capacity` /
+   *   `options.spinMicroseconds` is not a number.
    * @throws {RangeError} `options.concurrency` is not an integer in [0, 2^31-1], or
    *   `options.capacity` is not an integer in [0, 2^32-1].
    */
@@ -167,7 +172,7 @@ export class CompletionPort {
       capacity = 0,
       spinMicroseconds = DEFAULT_SPIN_MICROSECONDS,
       trackHeld = false,
-    } = validateOptions<CompletionPortOptions>('options', options)
+    } = validateOptions<CompletionPortOptions>('options', options, 'new CompletionPort()', PORT_OPTIONS)
     validateInteger(
       'options.concurrency',
       concurrency,
@@ -290,9 +295,7 @@ export class CompletionPort {
    * @throws {PortClosedError} the port is closed or shut down; nothing was posted.
    */
   postMany(batch: PacketBatch): number {
-    if (!(batch instanceof PacketBatch)) {
-      throw Errors.invalidType('batch', 'a PacketBatch', batch)
-    }
+    if (!isPacketBatch(batch)) throw Errors.invalidType('batch', 'a PacketBatch', batch)
     const result = postBatch(batch, this.#native)
     if (result < 0) throw this.#postError(result)
     return result
@@ -398,9 +401,7 @@ export class CompletionPort {
    * @throws {PortClosedError} the port is closed, or shut down and drained.
    */
   getManyInto(batch: PacketBatch, timeoutMs: number = Infinity): number {
-    if (!(batch instanceof PacketBatch)) {
-      throw Errors.invalidType('batch', 'a PacketBatch', batch)
-    }
+    if (!isPacketBatch(batch)) throw Errors.invalidType('batch', 'a PacketBatch', batch)
     const timeout = toNativeTimeout('timeoutMs', timeoutMs)
     const count = fillBatch(batch, this.#native, timeout, this.#thread)
     if (count >= 0) return count
@@ -423,26 +424,29 @@ export class CompletionPort {
    * @default `{}` (no timeout, no signal)
    * @returns the packet, or `null` when `timeoutMs` expires first.
    * @throws {TypeError} (as a rejection) `options`, `options.timeoutMs` or `options.signal` has
-   *   the wrong type.
+   *   the wrong type, or `options` has an unknown key (e.g. `timeout`: refused, naming it).
    * @throws {RangeError} (as a rejection) `options.timeoutMs` is negative or NaN.
    * @throws {PortClosedError} (as a rejection) the port is closed (or shut down and drained),
    *   before or while waiting.
    * @throws The signal's `reason` (by default a `DOMException` named `'AbortError'`), as a
    *   rejection, when `options.signal` is or becomes aborted. A packet that was already on its way
    *   to the aborted call goes back to the head of the queue.
+   * @throws Whatever the signal itself throws (its `aborted` or `reason` getter, its
+   *   `addEventListener`), as a rejection; nothing is then registered, so no packet is lost.
    */
   getAsync(options: GetAsyncOptions = {}): Promise<Packet | null> {
     let timeout: number
     let signal: AbortSignal | undefined
     try {
-      const opts = validateOptions<GetAsyncOptions>('options', options)
+      const opts = validateOptions<GetAsyncOptions>('options', options, 'getAsync()', GET_ASYNC_OPTIONS)
       timeout = opts.timeoutMs === undefined ? -1 : toNativeTimeout('options.timeoutMs', opts.timeoutMs)
       signal = opts.signal
       validateSignal('options.signal', signal)
+      // Inside the try: the signal's getters are the caller's code and may throw.
+      if (signal?.aborted === true) return Promise.reject(Errors.aborted(signal))
     } catch (error) {
       return Promise.reject(error)
     }
-    if (signal?.aborted === true) return Promise.reject(Errors.aborted(signal))
 
     const s = this.#thread
     const native = this.#native
@@ -456,10 +460,36 @@ export class CompletionPort {
         onAbort: undefined,
         settled: false,
       }
-      const id = registerWaiter(s, waiter)
+      /** The waiter's id once registered; 0 before. */
+      let id = 0
+      if (signal !== undefined) {
+        // The listener goes on before the waiter is registered: if addEventListener throws,
+        // there is nothing to withdraw, and no packet can be handed to a promise that rejected.
+        const onAbort = (): void => {
+          if (waiter.settled) return
+          // Withdrawn (or not registered yet): forget it. Not withdrawn: the delivery is in
+          // flight; leaving the waiter in the map, settled, makes the callback hand the packet
+          // back to the queue's head.
+          if (id > 0 && native.cancelAsync(id)) s.waiters.delete(id)
+          finishWaiter(waiter)
+          reject(Errors.aborted(signal))
+        }
+        waiter.onAbort = onAbort
+        try {
+          signal.addEventListener('abort', onAbort, { once: true })
+        } catch (error) {
+          waiter.onAbort = undefined
+          waiter.settled = true
+          reject(error)
+          return
+        }
+        if (waiter.settled) return // the signal called the listener at once
+      }
+
+      id = registerWaiter(s, waiter)
       if (id <= 0) {
         if (!waiter.settled) {
-          waiter.settled = true
+          finishWaiter(waiter)
           reject(this.#statusError(id))
         }
         return
@@ -478,18 +508,6 @@ export class CompletionPort {
           // else: a packet is already on its way to this waiter; the delivery resolves with it.
         }, timeout)
       }
-      if (signal !== undefined) {
-        const onAbort = (): void => {
-          if (waiter.settled) return
-          // Withdrawn: forget it. Not withdrawn: the delivery is in flight; leaving the waiter
-          // in the map, settled, makes the callback hand the packet back to the queue's head.
-          if (native.cancelAsync(id)) s.waiters.delete(id)
-          finishWaiter(waiter)
-          reject(Errors.aborted(signal))
-        }
-        waiter.onAbort = onAbort
-        signal.addEventListener('abort', onAbort, { once: true })
-      }
     })
   }
 
@@ -507,7 +525,8 @@ export class CompletionPort {
    * @returns what `fn` returns (a promise, if `fn` returned a thenable).
    * @throws {TypeError} `fn` is not a function.
    * @throws {PortClosedError} the port is closed.
-   * @throws Whatever `fn` throws (the thread counts as running again first).
+   * @throws Whatever `fn` throws, or what reading the `then` of its result throws (the thread
+   *   counts as running again first).
    */
   blocking<T>(fn: () => PromiseLike<T>): Promise<T>
   blocking<T>(fn: () => T): T
@@ -517,17 +536,24 @@ export class CompletionPort {
     const native = this.#native
     native.blockingEnter()
     let result: unknown
+    let then: ReturnType<typeof thenOf>
     try {
       result = fn()
+      then = thenOf(result)
     } catch (error) {
       native.blockingLeave()
       throw error
     }
-    if (isThenable(result)) {
-      return Promise.resolve(result).finally(() => native.blockingLeave())
+    if (then === undefined) {
+      native.blockingLeave()
+      return result
     }
-    native.blockingLeave()
-    return result
+    // Calls the `then` already read (a second read could throw, or answer differently); if the
+    // call throws, the executor turns that into a rejection, which still reaches `finally`.
+    const thenable = result
+    return new Promise<unknown>((resolve, reject) => {
+      then.call(thenable, resolve, reject)
+    }).finally(() => native.blockingLeave())
   }
 
   /**
@@ -619,12 +645,4 @@ export class CompletionPort {
     if (status === CLOSED) return Errors.portClosed()
     return new Error(`@iocp/native returned an unexpected status ${status}`)
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  )
 }

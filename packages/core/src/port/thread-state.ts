@@ -149,8 +149,14 @@ export function finishWaiter(waiter: AsyncWaiter): void {
     waiter.timer = undefined
   }
   if (waiter.onAbort !== undefined) {
-    waiter.signal?.removeEventListener('abort', waiter.onAbort)
+    const onAbort = waiter.onAbort
     waiter.onAbort = undefined
+    try {
+      waiter.signal?.removeEventListener('abort', onAbort)
+    } catch {
+      // The caller's signal threw: the listener may stay, but it does nothing once settled. A
+      // throw here would leave the promise pending (this runs before it settles).
+    }
   }
 }
 
