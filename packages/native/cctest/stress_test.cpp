@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "js_mirror.h"
 #include "support.h"
 
 using namespace iocp;
@@ -26,11 +27,14 @@ struct Outcome {
   uint64_t received = 0;
 };
 
+// jsMirror: odd producers post and odd consumers get through the JS fast path's steps
+// (js_mirror.h), falling back to the engine's own calls exactly when JS would, so that both
+// halves of the shared-memory protocol run on one port at once.
 void runStress(unsigned producers, unsigned consumers, uint32_t concurrency, size_t batch,
-               size_t capacity, uint32_t spinNs, Outcome& outcome) {
+               size_t capacity, uint32_t spinNs, Outcome& outcome, bool jsMirror = false) {
   const uint64_t total = packetsPerRun();
   const uint64_t perProducer = total / producers;
-  auto port = cctest::makePort(concurrency, capacity, spinNs);
+  auto port = cctest::makePort(concurrency, capacity, spinNs, jsMirror);
 
   std::vector<std::unique_ptr<std::atomic<uint8_t>[]>> seen(producers);
   for (auto& s : seen) {
@@ -49,8 +53,16 @@ void runStress(unsigned producers, unsigned consumers, uint32_t concurrency, siz
       std::vector<uint64_t> next(producers, 0);  // per-producer FIFO as this consumer sees it
       std::vector<Packet> out(batch);
       const size_t max = (c % 2 == 0) ? 1 : batch;  // half single gets, half batches
+      cctest::JsMirror js(*port, self);
+      const bool viaJs = jsMirror && c % 2 == 1;
       for (;;) {
-        GetResult r = port->get(self, out.data(), max, -1);
+        GetResult r{Status::Ok, 0};
+        if (viaJs && js.get(out[0])) {
+          r.count = 1;
+        } else {
+          if (viaJs) js.refreshIfStale();
+          r = port->get(self, out.data(), viaJs ? 1 : max, -1);
+        }
         if (r.status == Status::Closed) break;
         if (r.status != Status::Ok) { broken = true; break; }
         int now = inside.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -84,8 +96,25 @@ void runStress(unsigned producers, unsigned consumers, uint32_t concurrency, siz
   std::vector<std::thread> posters;
   for (unsigned pr = 0; pr < producers; ++pr) {
     posters.emplace_back([&, pr] {
+      Consumer poster(200 + pr);  // a JS thread has a consumer block even if it only posts
+      cctest::JsMirror js(*port, poster);
       for (uint64_t seq = 0; seq < perProducer; ++seq) {
         Packet p = cctest::packet((uint64_t(pr) << 32) | seq, seq * 3, static_cast<uint32_t>(seq));
+        if (jsMirror && pr % 2 == 1 && seq % 64 != 0) {
+          // JS's post: the fast path, else the engine's post, as CompletionPort.post does.
+          int s = js.post(p.key, p.bytes, p.overlapped);
+          while (s != cctest::JsMirror::kOk) {
+            if (s == cctest::JsMirror::kSlow) {
+              js.refreshIfStale();
+              const Status n = port->post(p);
+              if (n == Status::Ok) break;
+              if (n != Status::Full) { broken = true; return; }
+            }
+            std::this_thread::yield();  // Full: back-pressure
+            s = js.post(p.key, p.bytes, p.overlapped);
+          }
+          continue;
+        }
         if (seq % 64 == 0) {
           const uint64_t key = p.key;
           p.data = Payload::copyOf(&key, sizeof key);
@@ -128,5 +157,18 @@ TEST(stress_4_producers_4_consumers_concurrency_2) {
 TEST(stress_2_producers_3_consumers_bounded_capacity_no_spin) {
   Outcome o;
   runStress(2, 3, 3, 16, 1024, 0, o);  // waiters park at once: the condition-variable path
+  CHECK(o.ok);
+}
+
+// JS and C++ on one port at once: producers and consumers of both languages (js_mirror.h).
+TEST(stress_js_and_cpp_mixed_4_producers_4_consumers) {
+  Outcome o;
+  runStress(4, 4, 2, 32, 0, Port::kDefaultSpinNs, o, true);
+  CHECK(o.ok);
+}
+
+TEST(stress_js_and_cpp_mixed_bounded_capacity_no_spin) {
+  Outcome o;
+  runStress(4, 3, 2, 16, 512, 0, o, true);
   CHECK(o.ok);
 }

@@ -1,0 +1,139 @@
+// The JS half of the shared-memory protocol, in C++: each step of
+// packages/core/src/port/shared-port.ts replayed on the same words in the same order, so that
+// ThreadSanitizer (which sees only C++) checks the whole protocol when these run beside the
+// engine's own post and get. JS's Atomics operations are sequentially consistent: they map to
+// seq_cst here. JS's plain typed-array accesses map to relaxed atomics (the lock orders them).
+// Keep this file in step with shared-port.ts: a change to one is a change to both.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "../src/port/payload_table.h"
+#include "../src/port/port.h"
+
+namespace cctest {
+
+class JsMirror {
+ public:
+  static constexpr int kSlow = -100;
+  static constexpr int kOk = 0;
+  static constexpr int kFull = -2;
+
+  JsMirror(iocp::Port& port, iocp::Consumer& consumer)
+      : port_(port), control_(port.control()), consumer_(consumer.block()) {
+    token_ = word(iocp::kToken);
+    refreshRing();
+  }
+
+  void refreshIfStale() {
+    if ((*control_)[iocp::kRingGen].load(std::memory_order_seq_cst) != generation_) refreshRing();
+  }
+
+  // SharedPort.post: kOk, kFull or kSlow.
+  int post(uint64_t key, uint32_t bytes, uint64_t overlapped) {
+    if (!lock()) return kSlow;
+    const uint32_t head = word(iocp::kHead), tail = word(iocp::kTail);
+    const uint32_t queued = tail - head;
+    if (word(iocp::kState) != 0 || word(iocp::kRingGen) != generation_ || queued > word(iocp::kRingMask) ||
+        (queued == 0 && word(iocp::kWaiting) != 0 &&
+         (word(iocp::kRunning) < word(iocp::kConcurrency) || word(iocp::kAsyncWaiting) != 0))) {
+      unlock();
+      return kSlow;
+    }
+    const uint32_t capacity = word(iocp::kCapacity);
+    if (capacity != 0 && queued >= capacity) {
+      unlock();
+      return kFull;
+    }
+    const size_t at = size_t(tail & word(iocp::kRingMask)) * iocp::kSlotWords;
+    auto put = [&](uint32_t i, uint32_t v) { (*ring_)[at + i].store(v, std::memory_order_relaxed); };
+    put(iocp::kKeyLo, static_cast<uint32_t>(key));
+    put(iocp::kKeyHi, static_cast<uint32_t>(key >> 32));
+    put(iocp::kOverlappedLo, static_cast<uint32_t>(overlapped));
+    put(iocp::kOverlappedHi, static_cast<uint32_t>(overlapped >> 32));
+    put(iocp::kBytes, bytes);
+    put(iocp::kFlags, 0);
+    put(iocp::kPayloadLo, 0);
+    put(iocp::kPayloadHi, 0);
+    set(iocp::kTail, tail + 1);
+    const uint32_t posted = word(iocp::kPostedLo) + 1;
+    set(iocp::kPostedLo, posted);
+    if (posted == 0) set(iocp::kPostedHi, word(iocp::kPostedHi) + 1);
+    unlock();
+    return kOk;
+  }
+
+  // SharedPort.get: true with `out` filled (its payload taken, as takePayload does), or false
+  // for SLOW.
+  bool get(iocp::Packet& out) {
+    iocp::SharedBlock& b = *consumer_;
+    if (b[iocp::kAssociated].load(std::memory_order_relaxed) != token_) return false;
+    if (!lock()) return false;
+    if (b[iocp::kConsumerRunning].load(std::memory_order_relaxed) != 0) {
+      b[iocp::kConsumerRunning].store(0, std::memory_order_relaxed);
+      set(iocp::kRunning, word(iocp::kRunning) - 1);
+    }
+    const uint32_t head = word(iocp::kHead);
+    if (word(iocp::kState) != 0 || head == word(iocp::kTail) || word(iocp::kRunning) >= word(iocp::kConcurrency) ||
+        word(iocp::kRingGen) != generation_) {
+      unlock();
+      return false;
+    }
+    const size_t at = size_t(head & word(iocp::kRingMask)) * iocp::kSlotWords;
+    auto slot = [&](uint32_t i) { return (*ring_)[at + i].load(std::memory_order_relaxed); };
+    const uint32_t keyLo = slot(iocp::kKeyLo), keyHi = slot(iocp::kKeyHi);
+    const uint32_t ovLo = slot(iocp::kOverlappedLo), ovHi = slot(iocp::kOverlappedHi);
+    const uint32_t bytes = slot(iocp::kBytes), flags = slot(iocp::kFlags);
+    const uint32_t payloadLo = slot(iocp::kPayloadLo), payloadHi = slot(iocp::kPayloadHi);
+    set(iocp::kHead, head + 1);
+    set(iocp::kRunning, word(iocp::kRunning) + 1);
+    b[iocp::kConsumerRunning].store(1, std::memory_order_relaxed);
+    const uint32_t dequeued = word(iocp::kDequeuedLo) + 1;
+    set(iocp::kDequeuedLo, dequeued);
+    if (dequeued == 0) set(iocp::kDequeuedHi, word(iocp::kDequeuedHi) + 1);
+    if (word(iocp::kTrackHeld) != 0) {
+      b[iocp::kHeldSlot + iocp::kKeyLo].store(keyLo, std::memory_order_relaxed);
+      b[iocp::kHeldSlot + iocp::kKeyHi].store(keyHi, std::memory_order_relaxed);
+      b[iocp::kHeldSlot + iocp::kOverlappedLo].store(ovLo, std::memory_order_relaxed);
+      b[iocp::kHeldSlot + iocp::kOverlappedHi].store(ovHi, std::memory_order_relaxed);
+      b[iocp::kHeldSlot + iocp::kBytes].store(bytes, std::memory_order_relaxed);
+      b[iocp::kHeldSlot + iocp::kFlags].store(flags, std::memory_order_relaxed);
+      b[iocp::kHeldInBlock].store(1, std::memory_order_relaxed);
+    }
+    unlock();
+    out.key = uint64_t(keyHi) << 32 | keyLo;
+    out.overlapped = uint64_t(ovHi) << 32 | ovLo;
+    out.bytes = bytes;
+    out.flags = flags;
+    const uint64_t token = uint64_t(payloadHi) << 32 | payloadLo;
+    out.data = token != 0 ? iocp::PayloadTable::instance().take(token) : nullptr;
+    return true;
+  }
+
+ private:
+  uint32_t word(uint32_t i) const { return (*control_)[i].load(std::memory_order_relaxed); }
+  void set(uint32_t i, uint32_t v) { (*control_)[i].store(v, std::memory_order_relaxed); }
+
+  // Atomics.compareExchange(c, kLock, 0, 1) === 0
+  bool lock() {
+    uint32_t expected = 0;
+    return (*control_)[iocp::kLock].compare_exchange_strong(expected, 1, std::memory_order_seq_cst);
+  }
+  // Atomics.exchange(c, kLock, 0) === 2 && native.wakeLock()
+  void unlock() {
+    if ((*control_)[iocp::kLock].exchange(0, std::memory_order_seq_cst) == 2) port_.wakeLockWaiter();
+  }
+
+  void refreshRing() { ring_ = port_.ring(&generation_); }
+
+  iocp::Port& port_;
+  std::shared_ptr<iocp::SharedBlock> control_;
+  std::shared_ptr<iocp::SharedBlock> consumer_;
+  std::shared_ptr<iocp::SharedBlock> ring_;
+  uint32_t generation_ = 0;
+  uint32_t token_ = 0;
+};
+
+}  // namespace cctest
