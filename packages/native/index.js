@@ -91,6 +91,9 @@ const binding = {
   takePayload,
   takeAsyncData,
   debugCounts: addon.debugCounts,
+  debugNativeProducers: (port, first, producers, perProducer) =>
+    addon.debugNativeProducers(port.external, first, producers, perProducer),
+  debugJoinNativeProducers: addon.debugJoinNativeProducers,
   LAYOUT: addon.LAYOUT,
   createPort: (concurrency, capacity, spinNs, trackHeld) =>
     new NativePort(addon.createPort(concurrency, capacity, spinNs, trackHeld)),

@@ -90,8 +90,12 @@ declare namespace binding {
     takePayload(lo: number, hi: number): Uint8Array | undefined
     /** Inside the async callback: the payload of the packet being delivered (once). */
     takeAsyncData(): Uint8Array | undefined
-    /** Live native objects, for leak tests. */
+    /** Tests only: live native objects (handle-table entries, payloads not yet handed out). */
     debugCounts(): { ports: number, payloads: number }
+    /** Tests only: C++ threads posting to `port` (see src/binding/debug_hooks.cpp). */
+    debugNativeProducers(port: NativePort, firstProducer: number, producers: number, perProducer: number): void
+    /** Tests only: joins every C++ producer started so far (blocks this thread). */
+    debugJoinNativeProducers(): void
     readonly LAYOUT: Layout
     /** Replace the scratch (to grow it for a larger getMany). */
     setScratch(scratch: Uint32Array): void

@@ -11,6 +11,7 @@
 
 #include "../port/payload_table.h"
 #include "../port/shared_layout.h"
+#include "debug_hooks.h"
 #include "handle_table.h"
 #include "native_port.h"
 #include "thread_state.h"
@@ -104,7 +105,11 @@ Napi::Value createPort(const Napi::CallbackInfo& info) {
   const size_t capacity = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
   const uint32_t spinNs = info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : Port::kDefaultSpinNs;
   const bool trackHeld = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
-  auto port = std::make_shared<Port>(concurrency, capacity, spinNs, trackHeld);
+  // The deleter tells the handle table that an entry can be swept (a port dropped unclosed).
+  std::shared_ptr<Port> port(new Port(concurrency, capacity, spinNs, trackHeld), [](Port* gone) {
+    delete gone;
+    HandleTable::instance().portDied();
+  });
   const uint64_t id = HandleTable::instance().add(port);
   return wrapPort(info.Env(), std::move(port), id);
 }
@@ -124,15 +129,6 @@ void closeAllPorts(const Napi::CallbackInfo&) {
   for (const std::shared_ptr<Port>& port : HandleTable::instance().live()) {
     for (Packet& packet : port->close()) Payload::destroy(packet.data);
   }
-}
-
-// Live native objects, for leak tests: { ports: entries in the handle table, payloads: payloads
-// not yet handed to anybody }.
-Napi::Value debugCounts(const Napi::CallbackInfo& info) {
-  Napi::Object counts = Napi::Object::New(info.Env());
-  counts.Set("ports", static_cast<double>(HandleTable::instance().size()));
-  counts.Set("payloads", static_cast<double>(PayloadTable::instance().live()));
-  return counts;
 }
 
 // The one description of the shared memory and the status codes (shared_layout.h,
@@ -170,7 +166,7 @@ Napi::Object initModule(Napi::Env env, Napi::Object exports) {
                          exports);
     exports.Set(entry.first, Napi::Value(env, fn));
   }
-  exports.Set("debugCounts", Napi::Function::New<debugCounts>(env, "debugCounts"));
+  defineDebugHooks(env, exports);
   exports.Set("LAYOUT", layout(env));
   exports.Set("setDataScratch", Napi::Function::New<setDataScratch>(env, "setDataScratch"));
   exports.Set("createPort", Napi::Function::New<createPort>(env, "createPort"));

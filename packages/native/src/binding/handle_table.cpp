@@ -36,7 +36,8 @@ void HandleTable::sweepLocked() {
     if (it->second.port.expired()) it = entries_.erase(it);
     else ++it;
   }
-  sweepAt_ = entries_.size() * 2 < 64 ? 64 : entries_.size() * 2;
+  // Every dead port's entry is gone now (some were erased earlier, by remove, open or live).
+  dead_.store(0, std::memory_order_relaxed);
 }
 
 size_t HandleTable::size() {
@@ -52,7 +53,8 @@ HandleTable& HandleTable::instance() {
 
 uint64_t HandleTable::add(const std::shared_ptr<Port>& port) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (entries_.size() >= sweepAt_) sweepLocked();
+  const size_t dead = dead_.load(std::memory_order_relaxed);
+  if (dead >= 32 && dead * 2 >= entries_.size()) sweepLocked();
   uint64_t id;
   do {
     id = randomId();

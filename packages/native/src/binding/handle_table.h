@@ -5,9 +5,10 @@
 // one strong reference per pin: reading `port.handle` creates a pin, and the first open of that
 // handle (or close()) releases it. So a handle sent to another thread before the sender drops
 // its wrapper still opens there; a handle that is never opened keeps the port until close().
-// Entries of ports that have died (dropped without close()) are swept when the table has doubled
-// since the last sweep, so the table stays within twice the live ports and a port's destructor
-// never needs the table's lock.
+// Entries of ports that have died (dropped without close()) are swept by the next add() once
+// they are at least half the table: a dying port only bumps an atomic count (portDied), so a
+// port's destructor never needs the table's lock, and the table stays within about twice the
+// live ports.
 //
 // Ids and pins are random 53-bit numbers (exact in a JS double), never reused: a handle is a
 // name, not a capability (threads of one process share one trust domain), but one that cannot
@@ -16,6 +17,7 @@
 // Locking: `mutex_` guards everything here. It is never held while a port's mutex is taken.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -42,6 +44,8 @@ class HandleTable {
   std::vector<std::shared_ptr<Port>> live();
   // Entries in the table (live ports, and dead ones not yet swept).
   size_t size();
+  // A registered port was destroyed (called from its deleter; lock-free).
+  void portDied() noexcept { dead_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -52,7 +56,7 @@ class HandleTable {
   uint64_t randomId();  // mutex_ held
   void sweepLocked();
   std::unordered_map<uint64_t, Entry> entries_;
-  size_t sweepAt_ = 64;
+  std::atomic<size_t> dead_{0};
   uint64_t state_[4] = {0, 0, 0, 0};  // xoshiro256** state, seeded from std::random_device
 };
 

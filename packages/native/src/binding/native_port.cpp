@@ -429,6 +429,12 @@ napi_value rawPortWakeLock(napi_env env, napi_callback_info info) {
 
 }  // namespace
 
+std::shared_ptr<Port> unwrapPort(Napi::Env env, Napi::Value value) {
+  NativePort* self = taggedPort(env, value);
+  if (self == nullptr) throw env.GetAndClearPendingException();
+  return self->port;
+}
+
 Napi::Value sharedBlockToJs(Napi::Env env, const std::shared_ptr<SharedBlock>& block) {
   auto* keep = new std::shared_ptr<SharedBlock>(block);
   napi_value buffer;

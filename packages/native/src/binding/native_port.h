@@ -33,6 +33,9 @@ Napi::Value wrapPort(Napi::Env env, std::shared_ptr<Port> port, uint64_t id);
 // forbids external memory.
 Napi::Value sharedBlockToJs(Napi::Env env, const std::shared_ptr<SharedBlock>& block);
 
+// The engine port behind a port External (tag checked; throws a TypeError otherwise).
+std::shared_ptr<Port> unwrapPort(Napi::Env env, Napi::Value value);
+
 // Adds the port functions (portPost, portGet, ...) to `exports`, bound to `state`.
 void definePortFunctions(Napi::Env env, Napi::Object exports, ThreadState* state);
 
