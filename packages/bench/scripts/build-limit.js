@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the native limit (native/limit.cpp + the engine in ../native/src/port/port.cpp) into
+// Builds the native limit (native/limit.cpp + the engine, every .cpp in ../native/src/port) into
 // build/limit: a plain C++ program, no Node, compiled with the flags the addon uses (-O2,
 // C++17, -pthread). Skips the build when the binary is newer than every source.
 //
@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url'
 const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const engineDir = resolve(pkgDir, '..', 'native', 'src', 'port')
 const output = join(pkgDir, 'build', process.platform === 'win32' ? 'limit.exe' : 'limit')
-const sources = [join(pkgDir, 'native', 'limit.cpp'), join(engineDir, 'port.cpp')]
+// Every engine source (the engine is plain C++: its .cpp files are the whole of it).
+const sources = [join(pkgDir, 'native', 'limit.cpp'), ...readdirSync(engineDir).filter((f) => f.endsWith('.cpp')).map((f) => join(engineDir, f))]
 const inputs = [...sources, ...readdirSync(engineDir).filter((f) => f.endsWith('.h')).map((f) => join(engineDir, f))]
 
 function log(message) {
