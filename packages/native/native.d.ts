@@ -3,8 +3,10 @@
  * positional and already validated by @iocp/core; the addon only converts. Status codes, not
  * exceptions, cross this boundary on the hot path, so @iocp/core owns every error message.
  *
- * Scratch layout: packets are written as 6 uint32 words each (stride PACKET_WORDS):
- *   [keyLo, keyHi, overlappedLo, overlappedHi, bytes, flags]
+ * Scratch layout: packets are written as 8 uint32 words each (stride PACKET_WORDS, the same as
+ * a ring slot of the shared memory):
+ *   [keyLo, keyHi, overlappedLo, overlappedHi, bytes, flags, payloadLo, payloadHi]
+ * The payload words are 0 in what the addon writes (a payload is fetched with takeData(i)).
  * flags: FLAG_KEY_BIGINT (key was posted as a bigint), FLAG_OVERLAPPED_BIGINT, FLAG_HAS_DATA
  * (the packet carries a payload: fetch it with takeData(i) right after the call that filled
  * the scratch, before the next get on this thread).
@@ -35,7 +37,7 @@ declare namespace binding {
     get(timeoutMs: number): number
     /** Up to max packets (max <= scratch capacity) into the scratch. count >= 1 | 0 | Closed | Terminating */
     getMany(max: number, timeoutMs: number): number
-    /** Same as getMany, into a caller-owned Uint32Array (length >= max * 6). Payloads are
+    /** Same as getMany, into a caller-owned Uint32Array (length >= max * 8). Payloads are
      *  fetched with takeData(i) as for getMany. */
     getManyInto(out: Uint32Array, max: number, timeoutMs: number): number
     /** Register an async waiter for this thread; returns its id (> 0) or Closed.
@@ -73,7 +75,7 @@ declare namespace binding {
   export type Layout = Readonly<Record<string, number>>
 
   export interface NativeBinding {
-    /** Once per thread (environment): the scratch (Uint32Array, length = capacity * 6), the
+    /** Once per thread (environment): the scratch (Uint32Array, length = capacity * 8), the
      *  thread id (worker_threads.threadId) and the async delivery callback. The callback is
      *  called on this thread's event loop for each delivered async waiter as
      *  (id, status, keyLo, keyHi, ovLo, ovHi, bytes, flags), status 0 (delivered) or -1
@@ -110,7 +112,7 @@ declare namespace binding {
     /** Main thread's exit hook, installed by index.js itself (process.on('exit')): closes every
      *  port so that no thread stays blocked while Node joins the workers. */
     closeAllPorts(): void
-    readonly PACKET_WORDS: 6
+    readonly PACKET_WORDS: 8
     readonly FLAG_KEY_BIGINT: 1
     readonly FLAG_OVERLAPPED_BIGINT: 2
     readonly FLAG_HAS_DATA: 4

@@ -14,11 +14,13 @@ import {
   W_FLAGS,
   W_KEY,
   W_OVERLAPPED,
+  W_PAYLOAD,
   makePacket,
   u64At,
   view64,
   type Packet,
 } from './packet.js'
+import { SLOW, type SharedPort } from './shared-port.js'
 import { MAX_BATCH, type ThreadState } from './thread-state.js'
 import { isU32, isU53, validateData, validateInteger, validateU32, validateU64 } from '../validate.js'
 
@@ -39,6 +41,16 @@ export let fillBatch: (batch: PacketBatch, port: NativePort, timeoutMs: number, 
  * or a negative status. Internal to @iocp/core.
  */
 export let postBatch: (batch: PacketBatch, port: NativePort) => number
+/**
+ * Posts the batch through the shared-memory fast path when it carries no payload: how many
+ * were posted, or SLOW (then call {@link postBatch}).
+ */
+export let postBatchShared: (batch: PacketBatch, shared: SharedPort) => number
+/**
+ * Fills the batch through the shared-memory fast path: the count, or SLOW (then call
+ * {@link fillBatch}). Payloads come by token and are taken here.
+ */
+export let fillBatchShared: (batch: PacketBatch, shared: SharedPort, s: ThreadState) => number
 
 /**
  * Whether `value` was made by the {@link PacketBatch} constructor (a private-brand check, unlike
@@ -279,6 +291,36 @@ export class PacketBatch {
       batch.#length = count
       batch.#hasData = hasData
       return result
+    }
+    postBatchShared = (batch, shared) =>
+      batch.#hasData ? SLOW : shared.postMany(batch.#words, batch.#length)
+    fillBatchShared = (batch, shared, s) => {
+      const words = batch.#words
+      const count = shared.getInto(words, batch.capacity)
+      if (count === SLOW) return SLOW
+      const data = batch.#data
+      const previous = batch.#length
+      let hasData = false
+      for (let i = 0; i < count; i++) {
+        const at = i * PACKET_WORDS + W_PAYLOAD
+        const lo = words[at]!
+        const hi = words[at + 1]!
+        if ((lo | hi) === 0) {
+          data[i] = undefined
+          continue
+        }
+        // Exchange the token for the bytes, and leave the words as a native fill would: the
+        // token words 0, FLAG_HAS_DATA set (a forwarded batch posts the payload again).
+        data[i] = s.binding.takePayload(lo, hi)
+        words[at] = 0
+        words[at + 1] = 0
+        words[i * PACKET_WORDS + W_FLAGS] = words[i * PACKET_WORDS + W_FLAGS]! | FLAG_HAS_DATA
+        hasData = true
+      }
+      for (let i = count; i < previous; i++) data[i] = undefined
+      batch.#length = count
+      batch.#hasData = hasData
+      return count
     }
     isPacketBatch = (value): value is PacketBatch => typeof value === 'object' && value !== null && #words in value
     postBatch = (batch, port) =>

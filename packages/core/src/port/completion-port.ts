@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os'
 import type { NativePort } from '@iocp/native'
-import { fillBatch, isPacketBatch, postBatch, type PacketBatch } from './batch.js'
+import { fillBatch, fillBatchShared, isPacketBatch, postBatch, postBatchShared, type PacketBatch } from './batch.js'
 import { Errors } from '../errors.js'
 import { thenOf } from '../shared.js'
 import { makeHandle, validateHandle, type PortHandle } from './handle.js'
@@ -296,7 +296,11 @@ export class CompletionPort {
    */
   postMany(batch: PacketBatch): number {
     if (!isPacketBatch(batch)) throw Errors.invalidType('batch', 'a PacketBatch', batch)
-    const result = postBatch(batch, this.#native)
+    let result = postBatchShared(batch, this.#shared)
+    if (result === SLOW) {
+      this.#shared.refreshIfStale()
+      result = postBatch(batch, this.#native)
+    }
     if (result < 0) throw this.#postError(result)
     return result
   }
@@ -403,6 +407,9 @@ export class CompletionPort {
   getManyInto(batch: PacketBatch, timeoutMs: number = Infinity): number {
     if (!isPacketBatch(batch)) throw Errors.invalidType('batch', 'a PacketBatch', batch)
     const timeout = toNativeTimeout('timeoutMs', timeoutMs)
+    const taken = fillBatchShared(batch, this.#shared, this.#thread)
+    if (taken !== SLOW) return taken
+    this.#shared.refreshIfStale()
     const count = fillBatch(batch, this.#native, timeout, this.#thread)
     if (count >= 0) return count
     if (count === TERMINATING) return 0

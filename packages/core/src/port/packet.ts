@@ -1,8 +1,9 @@
 /**
  * The packet as JS sees it, and its decoding from the addon's two carriers:
  *
- * - the scratch words, `PACKET_WORDS` (6) uint32 per packet:
- *   `[keyLo, keyHi, overlappedLo, overlappedHi, bytes, flags]`;
+ * - the scratch words, `PACKET_WORDS` (8) uint32 per packet, the stride of a ring slot:
+ *   `[keyLo, keyHi, overlappedLo, overlappedHi, bytes, flags, payloadLo, payloadHi]` (the
+ *   payload words are 0 except in a batch the JS fast path just filled from the ring);
  * - flat arrays (from `close()`, `recoverHeld()`) and the async callback's arguments, the same
  *   six values followed by the payload.
  *
@@ -12,7 +13,7 @@
  */
 
 /** Words per packet in a scratch or batch buffer. Matches the addon's `PACKET_WORDS`. */
-export const PACKET_WORDS = 6
+export const PACKET_WORDS = 8
 /** flags: the key was posted as a bigint. Matches the addon's `FLAG_KEY_BIGINT`. */
 export const FLAG_KEY_BIGINT = 1
 /** flags: the overlapped value was posted as a bigint. Matches `FLAG_OVERLAPPED_BIGINT`. */
@@ -25,8 +26,9 @@ export const W_KEY = 0
 export const W_OVERLAPPED = 2
 export const W_BYTES = 4
 export const W_FLAGS = 5
+export const W_PAYLOAD = 6
 
-/** Entries per packet in a flat array (6 words + the payload). */
+/** Entries per packet in a flat array (the first 6 words + the payload). */
 const FLAT_ENTRIES = 7
 
 const TWO_32 = 0x1_0000_0000

@@ -16,6 +16,8 @@
  * - Get takes the fast path only when this thread's consumer block names this port (the engine
  *   sets that in a native get, and clears it for getAsync, blocking() and moves), the port is
  *   open, and the concurrency rule lets the thread run once its previous delivery ends.
+ * - Batches (`postMany` without payloads, `getManyInto`) move between a batch and the ring
+ *   with `TypedArray.set`: a batch packet has the stride of a ring slot (8 words).
  * - Anything else answers {@link SLOW}, and the caller makes the call in native code, which
  *   applies every rule. The fast path never decides anything the engine would decide otherwise.
  */
@@ -156,6 +158,90 @@ export class SharedPort {
     if (posted === 0) c[K_POSTED_HI] = (c[K_POSTED_HI]! + 1) | 0
     this.#unlock()
     return OK
+  }
+
+  /**
+   * Posts `count` packets laid out like the ring (8 words each, no payloads, token words 0) in
+   * one run, as the engine's postMany does once no waiter can take a packet. Returns how many
+   * were posted (fewer than `count` only at the port's capacity), or {@link SLOW}.
+   */
+  postMany(words: Uint32Array, count: number): number {
+    const c = this.#control
+    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0) return SLOW
+    const head = c[K_HEAD]!
+    const tail = c[K_TAIL]!
+    const queued = (tail - head) | 0
+    const slots = c[K_RING_MASK]! + 1
+    let n = count
+    const capacity = c[K_CAPACITY]! >>> 0
+    if (capacity !== 0) n = Math.max(0, Math.min(n, capacity - (queued >>> 0)))
+    if (
+      c[K_STATE] !== 0 ||
+      c[K_RING_GEN] !== this.#generation ||
+      queued + n > slots ||
+      (queued === 0 && c[K_WAITING] !== 0 && (c[K_RUNNING]! < c[K_CONCURRENCY]! || c[K_ASYNC_WAITING] !== 0))
+    ) {
+      this.#unlock()
+      return SLOW
+    }
+    const r = this.#ring
+    const start = tail & (slots - 1)
+    const first = Math.min(n, slots - start)
+    r.set(words.subarray(0, first << SLOT_SHIFT), start << SLOT_SHIFT)
+    if (n > first) r.set(words.subarray(first << SLOT_SHIFT, n << SLOT_SHIFT), 0)
+    c[K_TAIL] = (tail + n) | 0
+    const lo = c[K_POSTED_LO]! >>> 0
+    const sum = lo + n
+    c[K_POSTED_LO] = sum | 0
+    if (sum > 0xffff_ffff) c[K_POSTED_HI] = (c[K_POSTED_HI]! + 1) | 0
+    this.#unlock()
+    return n
+  }
+
+  /**
+   * Takes up to `max` packets into `words` (8 words each) if this thread may, like
+   * {@link SharedPort.get}: the thread counts once for the batch. Payload token words are
+   * copied as they are; the caller exchanges them with `takePayload` and zeroes them. Returns
+   * the count, or {@link SLOW} (also on a port that tracks held packets: its record is the
+   * engine's to write for a batch).
+   */
+  getInto(words: Uint32Array, max: number): number {
+    const b = this.#consumer
+    if (b[C_ASSOCIATED] !== this.#token) return SLOW
+    const c = this.#control
+    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0) return SLOW
+    if (b[C_RUNNING] !== 0) {
+      b[C_RUNNING] = 0
+      c[K_RUNNING] = c[K_RUNNING]! - 1
+    }
+    const head = c[K_HEAD]!
+    const queued = (c[K_TAIL]! - head) | 0
+    if (
+      c[K_STATE] !== 0 ||
+      queued === 0 ||
+      c[K_RUNNING]! >= c[K_CONCURRENCY]! ||
+      c[K_RING_GEN] !== this.#generation ||
+      c[K_TRACK_HELD] !== 0
+    ) {
+      this.#unlock()
+      return SLOW
+    }
+    const n = Math.min(max, queued)
+    const slots = c[K_RING_MASK]! + 1
+    const r = this.#ring
+    const start = head & (slots - 1)
+    const first = Math.min(n, slots - start)
+    words.set(r.subarray(start << SLOT_SHIFT, (start + first) << SLOT_SHIFT), 0)
+    if (n > first) words.set(r.subarray(0, (n - first) << SLOT_SHIFT), first << SLOT_SHIFT)
+    c[K_HEAD] = (head + n) | 0
+    c[K_RUNNING] = c[K_RUNNING]! + 1
+    b[C_RUNNING] = 1
+    const lo = c[K_DEQUEUED_LO]! >>> 0
+    const sum = lo + n
+    c[K_DEQUEUED_LO] = sum | 0
+    if (sum > 0xffff_ffff) c[K_DEQUEUED_HI] = (c[K_DEQUEUED_HI]! + 1) | 0
+    this.#unlock()
+    return n
   }
 
   /**

@@ -5,7 +5,7 @@
  * - `binding.init(scratch, threadId, onAsync)` runs once per thread, on first use (the first
  *   port this thread creates or opens). Module state is per thread already (each worker
  *   evaluates its own copy of this module), so plain module variables hold it.
- * - `get` / `getMany` write packets into the scratch (6 words each) and return a count; a
+ * - `get` / `getMany` write packets into the scratch (8 words each) and return a count; a
  *   packet's payload is fetched with `takeData(i)` right after, before the next get.
  * - `getAsync()` registers a waiter and returns its id; the delivery comes later, on this
  *   thread's event loop, through `onAsync(id, status, ...packet)`. The callback's return value
@@ -60,7 +60,7 @@ export interface AsyncWaiter {
 /** The per-thread state. */
 export interface ThreadState {
   readonly binding: NativeBinding
-  /** The scratch (capacity * 6 words) and a 64-bit view of it. Replaced when it grows. */
+  /** The scratch (capacity * 8 words) and a 64-bit view of it. Replaced when it grows. */
   scratch: Uint32Array
   scratch64: BigUint64Array
   /** Packets the scratch holds. */

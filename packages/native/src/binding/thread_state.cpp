@@ -119,6 +119,8 @@ void ThreadState::writePackets(uint32_t* out, const Packet* packets, size_t coun
     words[3] = static_cast<uint32_t>(p.overlapped >> 32);
     words[4] = p.bytes;
     words[5] = p.flags | (p.data != nullptr ? FLAG_HAS_DATA : 0);
+    words[6] = 0;  // a payload is fetched with takeData(i), not by token
+    words[7] = 0;
   }
 }
 

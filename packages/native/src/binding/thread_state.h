@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../port/port.h"
+#include "../port/shared_layout.h"
 
 namespace iocp {
 
@@ -105,7 +106,10 @@ Napi::Value payloadToJs(Napi::Env env, Payload* payload);
 // which is cheaper than an ArrayBuffer made in C++ (docs/architecture.md, "Payloads").
 constexpr size_t kScratchPayloadMax = 16 * 1024;
 
-constexpr uint32_t PACKET_WORDS = 6;
+// Words per packet in a scratch or batch buffer: the first six words of a ring slot
+// (shared_layout.h), then the payload token words, which JS zeroes once it has the payload. The
+// same stride as the ring, so that JS moves batches between the two with TypedArray.set.
+constexpr uint32_t PACKET_WORDS = kSlotWords;
 constexpr uint32_t FLAG_KEY_BIGINT = 1;
 constexpr uint32_t FLAG_OVERLAPPED_BIGINT = 2;
 constexpr uint32_t FLAG_HAS_DATA = 4;

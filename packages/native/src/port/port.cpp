@@ -303,8 +303,23 @@ bool Port::dropAsyncRunningLocked(Consumer& consumer, bool oneDelivery) {
 }
 
 size_t Port::takeLocked(Packet* out, size_t max) {
-  size_t count = 0;
-  while (count < max && !queueEmptyLocked()) out[count++] = popFrontLocked();
+  const uint32_t head = wordLocked(kHead);
+  const uint32_t queued = wordLocked(kTail) - head;
+  const size_t count = max < queued ? max : queued;
+  const SharedBlock& r = *ring_;
+  const uint32_t mask = wordLocked(kRingMask);
+  for (size_t i = 0; i < count; ++i) {
+    const std::atomic<uint32_t>* slot = &r[size_t((head + i) & mask) * kSlotWords];
+    auto word = [slot](uint32_t w) { return slot[w].load(std::memory_order_relaxed); };
+    Packet& packet = out[i];
+    packet.key = uint64_t(word(kKeyLo)) | (uint64_t(word(kKeyHi)) << 32);
+    packet.overlapped = uint64_t(word(kOverlappedLo)) | (uint64_t(word(kOverlappedHi)) << 32);
+    packet.bytes = word(kBytes);
+    packet.flags = word(kFlags);
+    const uint64_t token = uint64_t(word(kPayloadLo)) | (uint64_t(word(kPayloadHi)) << 32);
+    packet.data = token != 0 ? PayloadTable::instance().take(token) : nullptr;
+  }
+  setWordLocked(kHead, head + static_cast<uint32_t>(count));
   add64Locked(kDequeuedLo, kDequeuedHi, count);
   return count;
 }
@@ -374,36 +389,63 @@ Status Port::post(const Packet& packet) {
 Port::PostManyResult Port::postMany(const Packet* packets, size_t count) {
   SharedLockGuard guard(lock_);
   if (stateLocked() != State::Open) return {Status::Closed, 0};
-  for (size_t i = 0; i < count; ++i) {
+  size_t i = 0;
+  // While the queue is empty, packets go straight to eligible waiters, one by one.
+  while (i < count && queueEmptyLocked()) {
+    Waiter* waiter = findEligibleLocked();
+    if (waiter == nullptr) break;
     try {
-      if (queueEmptyLocked()) {
-        if (Waiter* waiter = findEligibleLocked()) {
-          if (waiter->async && asyncRunning_.size() == asyncRunning_.capacity()) {
-            asyncRunning_.reserve(asyncRunning_.size() * 2 + 4);
-          }
-          add64Locked(kPostedLo, kPostedHi, 1);
-          deliverLocked(*waiter, packets[i]);
-          continue;
-        }
+      if (waiter->async && asyncRunning_.size() == asyncRunning_.capacity()) {
+        asyncRunning_.reserve(asyncRunning_.size() * 2 + 4);
       }
-      if (capacity_ != 0 && queuedLocked() >= capacity_) return {Status::Full, i};
-      if (i == 0 || queuedLocked() == ringSlotsLocked()) {
-        ensureRoomLocked(std::min(count - i, capacity_ != 0 ? capacity_ - queuedLocked() : count - i));
-      }
-      pushBackLocked(packets[i]);
     } catch (const std::bad_alloc&) {
-      return {Status::Full, i};  // the queue could not grow: like a full one, the rest stays
+      return {Status::Full, i};  // like a full queue: the rest stays with the caller
     }
     add64Locked(kPostedLo, kPostedHi, 1);
+    deliverLocked(*waiter, packets[i++]);
   }
-  return {Status::Ok, count};
+  if (i == count) return {Status::Ok, count};
+  // The rest is appended in one run: the queue is non-empty from the first append on (or no
+  // waiter may run), so no waiter can take any of them.
+  size_t n = count - i;
+  if (capacity_ != 0) {
+    const size_t room = capacity_ > queuedLocked() ? capacity_ - queuedLocked() : 0;
+    if (n > room) n = room;
+  }
+  size_t appended = 0;
+  try {
+    ensureRoomLocked(n);
+    SharedBlock& r = *ring_;
+    const uint32_t mask = wordLocked(kRingMask);
+    uint32_t tail = wordLocked(kTail);
+    for (; appended < n; ++appended) {
+      const Packet& packet = packets[i + appended];
+      const uint64_t token = packet.data != nullptr ? PayloadTable::instance().put(packet.data) : 0;
+      std::atomic<uint32_t>* slot = &r[size_t(tail & mask) * kSlotWords];
+      slot[kKeyLo].store(static_cast<uint32_t>(packet.key), std::memory_order_relaxed);
+      slot[kKeyHi].store(static_cast<uint32_t>(packet.key >> 32), std::memory_order_relaxed);
+      slot[kOverlappedLo].store(static_cast<uint32_t>(packet.overlapped), std::memory_order_relaxed);
+      slot[kOverlappedHi].store(static_cast<uint32_t>(packet.overlapped >> 32), std::memory_order_relaxed);
+      slot[kBytes].store(packet.bytes, std::memory_order_relaxed);
+      slot[kFlags].store(packet.flags, std::memory_order_relaxed);
+      slot[kPayloadLo].store(static_cast<uint32_t>(token), std::memory_order_relaxed);
+      slot[kPayloadHi].store(static_cast<uint32_t>(token >> 32), std::memory_order_relaxed);
+      setWordLocked(kTail, ++tail);
+    }
+  } catch (const std::bad_alloc&) {
+    // The ring could not grow, or a payload could not be registered: the first `appended` are
+    // posted (kTail advanced with each), the rest stays with the caller, like a full queue.
+  }
+  add64Locked(kPostedLo, kPostedHi, appended);
+  i += appended;
+  return {i == count ? Status::Ok : Status::Full, i};
 }
 
 GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeoutMs) {
   // The previous delivery ends here, whichever port it came from. The held record is reserved
   // first, so that nothing can fail once packets have left the queue.
   consumer.held_.clear();
-  consumer.held_.reserve(max);  // may throw: nothing taken yet
+  if (trackHeld_) consumer.held_.reserve(max);  // may throw: nothing taken yet
   (*consumer.block_)[kHeldInBlock].store(0, std::memory_order_relaxed);
   // Dropped after lock_ is released (declared before the guard).
   std::shared_ptr<Port> previous = associate(consumer);
@@ -442,8 +484,11 @@ GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeout
     count = 1 + takeLocked(out + 1, max - 1);
     if (drainedLocked()) closeWaitersLocked();
   }
-  // The held record is this thread's own until it goes away (forget); reserved above.
-  for (size_t i = 0; i < count; ++i) consumer.held_.push_back(heldOf(out[i]));
+  // The held record is this thread's own until it goes away (forget); reserved above. Kept only
+  // where a pool will ask for it.
+  if (trackHeld_) {
+    for (size_t i = 0; i < count; ++i) consumer.held_.push_back(heldOf(out[i]));
+  }
   return {Status::Ok, count, slept};
 }
 

@@ -138,7 +138,8 @@ class Consumer {
   uint64_t threadId() const noexcept { return threadId_; }
   // The port this thread is associated with (the last one it called get on), if any.
   Port* associatedPort() const noexcept { return port_.get(); }
-  // The packets this thread holds: delivered by its last get and not yet followed by another.
+  // The packets this thread holds on a port that tracks them (Port trackHeld): delivered by its
+  // last get and not yet followed by another.
   std::vector<HeldPacket> held() const;
   // The block JS reads and writes for this thread's fast path (shared_layout.h, ConsumerWord).
   const std::shared_ptr<SharedBlock>& block() const noexcept { return block_; }

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <new>
 
@@ -17,26 +16,22 @@ class SharedBlock {
  public:
   // `words` zeroed words, 64-byte aligned. Throws std::bad_alloc.
   static std::shared_ptr<SharedBlock> make(size_t words) {
-    void* memory = nullptr;
     const size_t bytes = (words * sizeof(uint32_t) + 63) & ~size_t(63);
-#if defined(_WIN32)
-    memory = _aligned_malloc(bytes, 64);
-#else
-    if (posix_memalign(&memory, 64, bytes) != 0) memory = nullptr;
-#endif
-    if (memory == nullptr) throw std::bad_alloc();
+    // Aligned operator new (C++17): throws std::bad_alloc, and a test can make it fail.
+    void* memory = ::operator new(bytes, std::align_val_t(64));
     std::atomic<uint32_t>* array = static_cast<std::atomic<uint32_t>*>(memory);
     for (size_t i = 0; i < words; ++i) new (&array[i]) std::atomic<uint32_t>(0);
-    return std::shared_ptr<SharedBlock>(new SharedBlock(array, words));
+    SharedBlock* block;
+    try {
+      block = new SharedBlock(array, words);
+    } catch (...) {
+      ::operator delete(memory, std::align_val_t(64));
+      throw;
+    }
+    return std::shared_ptr<SharedBlock>(block);  // if this throws, it deletes `block` (and memory)
   }
 
-  ~SharedBlock() {
-#if defined(_WIN32)
-    _aligned_free(words_);
-#else
-    std::free(words_);
-#endif
-  }
+  ~SharedBlock() { ::operator delete(words_, std::align_val_t(64)); }
   SharedBlock(const SharedBlock&) = delete;
   SharedBlock& operator=(const SharedBlock&) = delete;
 
