@@ -23,7 +23,7 @@ import { Errors, PortClosedError } from '../errors.js'
 import type { PortHandle } from '../port/handle.js'
 import { makePacket, type Packet } from '../port/packet.js'
 import { PoolErrors } from './shared/errors.js'
-import { addName, createPoolMemory, type PoolMemory } from './shared/memory.js'
+import { addName, createPoolMemory, loopRunning, type PoolMemory } from './shared/memory.js'
 import { resolvePoolOptions, type PortPoolOptions, type ResolvedPoolOptions } from './main/options.js'
 import { REPORT, isReport, type WorkerReport } from './shared/protocol.js'
 import { recordMs, summarize, type PoolHistogram, type PoolStats } from './main/stats.js'
@@ -58,18 +58,33 @@ export interface RunOptions {
   name?: string | null
   /**
    * Cancels the task. Queued: it never runs. Running: its promise rejects at once with
-   * {@link AbortError}, and the task sees the abort through `ctx.signal` / `ctx.aborted`
-   * (cooperatively: its worker is not killed).
+   * {@link AbortError}, and the task sees the abort through `ctx.signal` / `ctx.aborted`; if it
+   * has not returned `abortTimeout` ms later ({@link PortPoolOptions.abortTimeout}), its worker
+   * is terminated and replaced.
    */
   signal?: AbortSignal | null
   /**
-   * Piscina's transfer list. `ArrayBuffer`s (and views) in it are copied with the payload, as
-   * every packet payload is (the sender's copy stays usable). A `MessagePort` (or any other
-   * transferable) is transferred: the payload then goes to the worker that takes the task over
-   * that worker's private channel, as a `postMessage` would send it.
+   * Piscina's transfer list. An `ArrayBuffer`, a `MessagePort` (or any other transferable) in
+   * it is transferred, zero-copy: the payload then goes to the worker that takes the task over
+   * that worker's private channel, as a `postMessage` would send it (the sender's buffer is
+   * detached). A typed array or `Buffer` (which `postMessage` cannot transfer) is copied with
+   * the payload instead.
    */
   transferList?: ReadonlyArray<unknown>
 }
+
+/** Options of {@link PortPool.close}. */
+export interface CloseOptions {
+  /**
+   * Rejects the tasks that have not started at once (with {@link AbortError}, cause
+   * `'pool is closed'`, as Piscina), instead of running them; running tasks still finish.
+   * @default false
+   */
+  force?: boolean
+}
+
+/** The keys {@link PortPool.run} knows (filename is refused with its own message). */
+const RUN_OPTIONS = new Set(['name', 'signal', 'transferList', 'filename'])
 
 /** Packets taken per `getManyInto` when the results port is drained. */
 const BATCH = 256
@@ -82,8 +97,9 @@ function workerOptionError(error: unknown): unknown {
   return error
 }
 
-function isCopied(item: unknown): boolean {
-  return item instanceof ArrayBuffer || ArrayBuffer.isView(item)
+/** The transfer list without its views (postMessage cannot transfer them; they are copied). */
+function transferables(list: ReadonlyArray<unknown>): unknown[] {
+  return list.filter((item) => !ArrayBuffer.isView(item))
 }
 
 /**
@@ -131,6 +147,15 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
   #needsDrain = false
   #idleWaiters: Array<() => void> = []
 
+  /** Timers of aborted tasks that still run: when one fires, their worker is terminated. */
+  readonly #abortTimers = new Set<ReturnType<typeof setTimeout>>()
+
+  /** Results sent by postMessage whose packet has not been handled yet, by task id. */
+  readonly #sideResults = new Map<number, unknown>()
+  /** Tasks whose result packet came before the postMessage that carries their result. */
+  readonly #awaitingSide = new Map<number, Task>()
+  #sideKeepAlive: ReturnType<typeof setInterval> | undefined
+
   #closing = false
   /** The ports are closed and the workers are being ended. */
   #torn = false
@@ -161,7 +186,7 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
     this.#capacity = o.concurrency + (o.maxQueue === Infinity ? 0 : o.maxQueue)
     this.#elastic = o.minThreads < o.maxThreads
     const maxLoops = 2 * o.maxThreads + 1
-    this.#memory = createPoolMemory(maxLoops, o.recordTiming)
+    this.#memory = createPoolMemory(maxLoops, o.concurrentTasksPerWorker, o.recordTiming)
     this.#table = new TaskTable(this.#memory.state)
     addName(this.#memory, o.name)
     this.#names.set(o.name, 0)
@@ -178,6 +203,7 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
           exit: (threadId, exitCode, cause, running, died) => this.#onExit(threadId, exitCode, cause, running, died),
           startFailed: (error, final) => this.#onStartFailed(error, final),
           side: (channel, id) => this.#sendSide(channel, id),
+          sideResult: (id, result) => this.#onSideResult(id, result),
         },
       )
     } catch (error) {
@@ -291,9 +317,23 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
    * replaced), then wakes the workers blocked on the port by shutting it down, ends every
    * worker and resolves once every worker thread has exited. After `closeTimeout` ms, what is
    * still pending is ended as {@link PortPool.destroy} does (rejected with
-   * {@link PoolClosedError}). Idempotent; never rejects.
+   * {@link PoolClosedError}). Idempotent; never rejects, except for bad `options`.
+   *
+   * @param options - see {@link CloseOptions}: `force` rejects the tasks not yet started at once.
+   * @throws {TypeError} (as a rejection) `options` is not an object, or `force` not a boolean.
    */
-  close(): Promise<void> {
+  close(options?: CloseOptions): Promise<void> {
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') return Promise.reject(PoolErrors.closeOptions(options))
+      const force = options.force
+      if (force !== undefined && typeof force !== 'boolean') {
+        return Promise.reject(Errors.invalidType('options.force', 'a boolean', force))
+      }
+      if (force === true && !this.#torn) {
+        this.#closing = true
+        this.#abortQueued()
+      }
+    }
     this.#closePromise ??= this.#close()
     return this.#closePromise
   }
@@ -311,6 +351,34 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
   /** `await using pool = new PortPool(…)` closes it gracefully. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close()
+  }
+
+  /**
+   * `using pool = new PortPool(…)` starts a graceful close and does not wait for it (as
+   * Piscina's): the pool ends once its tasks are done. Prefer `await using` to wait.
+   */
+  [Symbol.dispose](): void {
+    void this.close()
+  }
+
+  /** The fewest worker threads kept running ({@link PortPoolOptions.minThreads}). */
+  get minThreads(): number {
+    return this.#options.minThreads
+  }
+
+  /** The most worker threads ({@link PortPoolOptions.maxThreads}). */
+  get maxThreads(): number {
+    return this.#options.maxThreads
+  }
+
+  /** Worker threads waiting for work in the pool's port (0 once the pool is closed). */
+  get idleThreads(): number {
+    if (this.#torn) return 0
+    try {
+      return this.#tasks.stats().waiting
+    } catch {
+      return 0
+    }
   }
 
   /** A snapshot of the pool's counters and its raw histograms. */
@@ -410,12 +478,10 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
     if (options === null || typeof options !== 'object') {
       throw Errors.invalidType('options', 'an object or undefined', options)
     }
-    if ((options as { filename?: unknown }).filename != null) {
-      throw PoolErrors.unsupportedOption(
-        'filename',
-        "a PortPool's tasks all come from its own task module; use a named export (options.name)",
-      )
+    for (const key of Object.keys(options)) {
+      if (!RUN_OPTIONS.has(key)) throw PoolErrors.unknownRunOption(key)
     }
+    if ((options as { filename?: unknown }).filename != null) throw PoolErrors.runFilename()
     let name = 0
     if (options.name != null) {
       if (typeof options.name !== 'string' || options.name === '') {
@@ -451,8 +517,9 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
       transfers = [...(transfers ?? []), moved[Piscina.transferableSymbol]]
       value = moved[Piscina.valueSymbol]
     }
-    if (transfers !== undefined && !transfers.every(isCopied)) {
-      task.side = { payload: value, transferList: transfers }
+    const moved = transfers === undefined ? [] : transferables(transfers)
+    if (moved.length > 0) {
+      task.side = { payload: value, transferList: moved }
       task.key = taskKey(ENC_SIDE, name, 0)
       return
     }
@@ -460,12 +527,28 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
     let enc: number
     try {
       enc = encodeValue(value, out)
-    } catch (error) {
-      throw PoolErrors.notClonable('payload', error)
+    } catch {
+      // v8.serialize refuses a SharedArrayBuffer (and whatever postMessage alone can carry):
+      // the payload goes by postMessage, which shares it; a payload neither can carry is
+      // refused in #viaSide, naming postMessage's reason.
+      this.#viaSide(task, name, value)
+      return
     }
     task.key = taskKey(enc, name, out.hi)
     task.bytes = out.lo
     task.data = out.data
+  }
+
+  /** A payload v8.serialize refuses travels over the side channel of the worker that takes the task (postMessage). */
+  #viaSide(task: Task, name: number, payload: unknown): void {
+    try {
+      // The check postMessage will make, now, so that an unclonable payload rejects here.
+      structuredClone(payload)
+    } catch (error) {
+      throw PoolErrors.notClonable('payload', error)
+    }
+    task.side = { payload, transferList: [] }
+    task.key = taskKey(ENC_SIDE, name, 0)
   }
 
   /** Posts the packet of `task`, which holds a slot. */
@@ -505,9 +588,40 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
   #abort(task: Task): void {
     if (task.settled) return
     task.settle()
-    this.#table.abort(task)
+    const started = this.#table.abort(task)
     task.reject(PoolErrors.aborted(task.signal?.reason))
     if (task.dropped) this.#afterChange()
+    if (started) this.#armAbortTimeout(task)
+  }
+
+  /**
+   * An aborted task is still running: give it `abortTimeout` ms to return, then terminate its
+   * worker. The worker's exit recovers what it held (#onExit) and a new worker replaces it, so
+   * neither its slot nor its place under the concurrency limit stays taken.
+   */
+  #armAbortTimeout(task: Task): void {
+    const timeout = this.#options.abortTimeout
+    if (timeout === Infinity) return
+    const id = task.id
+    const timer = setTimeout(() => {
+      this.#abortTimers.delete(timer)
+      // Its last packet is back (it returned in time), or the pool is ending anyway.
+      if (this.#torn || this.#table.peek(id) !== task) return
+      // No loop runs it: its answer is on its way (the loop frees the cell after it posts).
+      const loop = loopRunning(this.#memory, id)
+      if (loop >= 0) this.#workers.terminate(loop)
+    }, Math.min(timeout, MAX_TIMEOUT_MS))
+    this.#abortTimers.add(timer)
+  }
+
+  /** close({ force: true }): the tasks not yet started reject now, as Piscina's. */
+  #abortQueued(): void {
+    const error = PoolErrors.closedForce()
+    for (const task of this.#table.abortQueued()) {
+      task.settle()
+      task.reject(error)
+    }
+    this.#afterChange()
   }
 
   // --- results ---------------------------------------------------------------------------------
@@ -577,6 +691,19 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
       task.reject(decodeError(data))
       return
     }
+    if (enc === ENC_SIDE) {
+      // Sent by postMessage just before this packet; the message may still be on its way.
+      if (this.#sideResults.has(id)) {
+        const result = this.#sideResults.get(id)
+        this.#sideResults.delete(id)
+        task.resolve(result)
+      } else {
+        this.#awaitingSide.set(id, task)
+        // The side channel does not keep the process alive: this does, until the message is in.
+        this.#sideKeepAlive ??= setInterval(noop, MAX_TIMEOUT_MS)
+      }
+      return
+    }
     let value: unknown
     try {
       value = decodeValue(enc, hiOf(key, enc), bytes, data)
@@ -601,6 +728,23 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
       this.#idleWaiters = []
       for (const resolve of waiters) resolve()
     }
+  }
+
+  /** A loop sent the result of task `id` by postMessage (see #onResult). */
+  #onSideResult(id: number, result: unknown): void {
+    const task = this.#awaitingSide.get(id)
+    if (task === undefined) {
+      this.#sideResults.set(id, result)
+      return
+    }
+    this.#awaitingSide.delete(id)
+    if (this.#awaitingSide.size === 0) this.#stopSideKeepAlive()
+    task.resolve(result)
+  }
+
+  #stopSideKeepAlive(): void {
+    if (this.#sideKeepAlive !== undefined) clearInterval(this.#sideKeepAlive)
+    this.#sideKeepAlive = undefined
   }
 
   /** A loop asks for the payload of task `id` (it holds transferables): send it, transferred. */
@@ -659,6 +803,7 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
     if (ids.length > 0 || lost.length > 0) {
       const error = PoolErrors.workerDied(threadId, exitCode, cause)
       for (const id of ids) {
+        this.#sideResults.delete(id)
         const task = this.#table.take(id)
         if (task === undefined || task.settled) continue
         task.settle()
@@ -671,6 +816,8 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
     // Replaced even while close() waits for the pending tasks (the workers stop starting once
     // they are done).
     if (died && this.#failed === undefined) this.#workers.ensure()
+    // A loop that left as idle (above minThreads, possibly 0) may leave a task just posted.
+    if (this.#elastic && !this.#closing) this.#scaleUp()
     this.#afterChange()
   }
 
@@ -711,6 +858,10 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
       task.settle()
       task.reject(error)
     }
+    for (const task of this.#awaitingSide.values()) task.reject(error)
+    this.#awaitingSide.clear()
+    this.#sideResults.clear()
+    this.#stopSideKeepAlive()
     this.#afterChange()
   }
 
@@ -768,6 +919,8 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
   /** Closes both ports (waking every blocked worker) and ends every pending task with `error`. */
   #endAll(error: unknown): void {
     this.#workers.stop()
+    for (const timer of this.#abortTimers) clearTimeout(timer)
+    this.#abortTimers.clear()
     let leftovers: Packet[] = []
     try {
       leftovers = this.#tasks.close()

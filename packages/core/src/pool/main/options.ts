@@ -43,7 +43,8 @@ export interface PortPoolOptions {
    */
   threads?: number
   /**
-   * The fewest worker threads kept running (Piscina's `minThreads`), at least 1.
+   * The fewest worker threads kept running (Piscina's `minThreads`). 0 scales to zero: with no
+   * worker, a `run()` or `post()` starts one, and workers leave after `idleTimeout` without work.
    * @default min(maxThreads, concurrency) if `maxThreads` is given, else `maxThreads`
    */
   minThreads?: number
@@ -65,6 +66,31 @@ export interface PortPoolOptions {
    * @default Infinity
    */
   maxQueue?: number | 'auto'
+  /**
+   * Tasks one worker runs at once (Piscina's option): while an async task of a worker awaits,
+   * that worker takes more tasks, up to this many of its own, and their awaits interleave. A
+   * worker that only awaits does not count under `concurrency`, which bounds the workers running
+   * JavaScript at once; so the tasks in flight are at most `maxThreads × concurrentTasksPerWorker`.
+   * With 1, an async task holds its worker and its place under `concurrency` until it settles.
+   * @default 1
+   */
+  concurrentTasksPerWorker?: number
+  /**
+   * How long (ms) a running task may go on after its `signal` aborted. Abort is cooperative
+   * first: the task's promise rejects at once and the task sees `ctx.signal` fire. A task that
+   * has not returned once this grace period is over has its worker terminated (as Piscina
+   * does at once); the packets that worker held are recovered, nothing else is lost, and a new
+   * worker replaces it. `Infinity` never terminates (purely cooperative).
+   * @default 1000
+   */
+  abortTimeout?: number
+  /**
+   * Accepted for Piscina compatibility and ignored: a PortPool's idle workers wait in the
+   * completion port, which has its own wake-up, not in `Atomics.wait`.
+   */
+  atomics?: 'sync' | 'async' | 'disabled'
+  /** Piscina's older spelling of {@link PortPoolOptions.atomics}; accepted and ignored. */
+  useAtomics?: boolean
   /**
    * How long (ms) {@link PortPool.close} waits for queued and running tasks before it ends
    * them as {@link PortPool.destroy} does.
@@ -101,6 +127,8 @@ export interface ResolvedPoolOptions {
   readonly maxThreads: number
   readonly idleTimeout: number
   readonly maxQueue: number
+  readonly concurrentTasksPerWorker: number
+  readonly abortTimeout: number
   readonly closeTimeout: number
   readonly recordTiming: boolean
   readonly resourceLimits: ResourceLimits | undefined
@@ -114,9 +142,6 @@ export interface ResolvedPoolOptions {
 
 /** Piscina options that a completion-port pool has no use for, and why. */
 const UNSUPPORTED: Record<string, string> = {
-  concurrentTasksPerWorker:
-    'each worker runs one task at a time from the port; raise `threads` (or wrap waits in ctx.blocking()) instead',
-  atomics: 'idle workers wait in the completion port, not in Atomics.wait',
   taskQueue: "the queue is the completion port's FIFO",
   loadBalancer: 'the completion port releases waiting workers itself (LIFO, under the concurrency limit)',
   workerHistogram: 'per-worker histograms are not kept; see pool.stats()',
@@ -133,6 +158,10 @@ const KNOWN = new Set([
   'idleTimeout',
   'maxQueue',
   'closeTimeout',
+  'concurrentTasksPerWorker',
+  'abortTimeout',
+  'atomics',
+  'useAtomics',
   'recordTiming',
   'resourceLimits',
   'env',
@@ -142,6 +171,11 @@ const KNOWN = new Set([
   'trackUnmanagedFds',
   'niceIncrement',
 ])
+
+/** The most tasks one worker may run at once. */
+const MAX_PER_WORKER = 1024
+/** The most task cells (threads × tasks per worker) a pool's shared memory holds. */
+const MAX_TASK_CELLS = 0x40_0000
 
 function positive(name: string, value: unknown): number {
   validateInteger(name, value, 1, MAX_THREADS, 'a positive integer')
@@ -242,7 +276,11 @@ export function resolvePoolOptions(options: unknown): ResolvedPoolOptions {
   }
 
   const threads = o.threads === undefined ? undefined : positive('options.threads', o.threads)
-  let minThreads = o.minThreads === undefined ? undefined : positive('options.minThreads', o.minThreads)
+  let minThreads: number | undefined
+  if (o.minThreads !== undefined) {
+    validateInteger('options.minThreads', o.minThreads, 0, MAX_THREADS, 'a non-negative integer')
+    minThreads = o.minThreads
+  }
   let maxThreads = o.maxThreads === undefined ? undefined : positive('options.maxThreads', o.maxThreads)
   let concurrency = o.concurrency === undefined ? undefined : positive('options.concurrency', o.concurrency)
 
@@ -280,6 +318,21 @@ export function resolvePoolOptions(options: unknown): ResolvedPoolOptions {
     maxQueue = o.maxQueue
   }
   const closeTimeout = o.closeTimeout === undefined ? 30_000 : milliseconds('options.closeTimeout', o.closeTimeout)
+  const abortTimeout = o.abortTimeout === undefined ? 1000 : milliseconds('options.abortTimeout', o.abortTimeout)
+  let concurrentTasksPerWorker = 1
+  if (o.concurrentTasksPerWorker !== undefined) {
+    validateInteger('options.concurrentTasksPerWorker', o.concurrentTasksPerWorker, 1, MAX_PER_WORKER, `an integer in [1, ${MAX_PER_WORKER}]`)
+    concurrentTasksPerWorker = o.concurrentTasksPerWorker
+  }
+  if ((2 * maxThreads + 1) * concurrentTasksPerWorker > MAX_TASK_CELLS) {
+    throw PoolErrors.conflict(
+      `options.concurrentTasksPerWorker (${concurrentTasksPerWorker}) times options.maxThreads (${maxThreads}) must not exceed ${MAX_TASK_CELLS / 2}`,
+    )
+  }
+  if (o.atomics !== undefined && o.atomics !== 'sync' && o.atomics !== 'async' && o.atomics !== 'disabled') {
+    throw Errors.invalidValue('options.atomics', "'sync', 'async' or 'disabled'", o.atomics)
+  }
+  if (o.useAtomics !== undefined) boolean('options.useAtomics', o.useAtomics)
   const recordTiming = o.recordTiming === undefined ? true : boolean('options.recordTiming', o.recordTiming)
   const trackUnmanagedFds =
     o.trackUnmanagedFds === undefined ? true : boolean('options.trackUnmanagedFds', o.trackUnmanagedFds)
@@ -308,6 +361,8 @@ export function resolvePoolOptions(options: unknown): ResolvedPoolOptions {
     maxThreads,
     idleTimeout,
     maxQueue,
+    concurrentTasksPerWorker,
+    abortTimeout,
     closeTimeout,
     recordTiming,
     resourceLimits,

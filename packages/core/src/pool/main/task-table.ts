@@ -125,26 +125,48 @@ export class TaskTable {
    * Cancels `task`'s run. Waiting for a slot: it leaves the table and never reaches the port.
    * In a slot: QUEUED -> ABORTED (the worker that dequeues it skips it), or RUNNING / ASYNC ->
    * ABORTED and a notify (the task sees it through its ctx); the slot stays taken until the
-   * task's last packet is back.
+   * task's last packet is back. Returns `true` if the task had started (it was RUNNING or ASYNC).
    */
-  abort(task: Task): void {
+  abort(task: Task): boolean {
     if (task.id < 0) {
       task.dropped = true
       task.data = undefined
       task.side = undefined
       this.#inFlight--
-      return
+      return false
     }
     const state = this.#state
     const slot = slotOf(task.id)
     for (;;) {
       const current = Atomics.load(state, slot)
-      if (current !== QUEUED && current !== RUNNING && current !== ASYNC) return
+      if (current !== QUEUED && current !== RUNNING && current !== ASYNC) return false
       if (Atomics.compareExchange(state, slot, current, ABORTED) === current) {
         if (current !== QUEUED) Atomics.notify(state, slot)
-        return
+        return current !== QUEUED
       }
     }
+  }
+
+  /**
+   * Takes back every task that has not started: those waiting for a slot leave the table, and
+   * those queued in the port are marked ABORTED (the worker that dequeues one skips it). Returns
+   * them, unsettled; the running ones are left alone.
+   */
+  abortQueued(): Task[] {
+    const taken: Task[] = []
+    for (let i = this.#head; i < this.#waiting.length; i++) {
+      const task = this.#waiting[i]!
+      if (task.dropped || task.settled) continue
+      this.abort(task)
+      taken.push(task)
+    }
+    const state = this.#state
+    for (let slot = 0; slot < SLOTS; slot++) {
+      const task = this.#slots[slot]
+      if (task === undefined || task.settled) continue
+      if (Atomics.compareExchange(state, slot, QUEUED, ABORTED) === QUEUED) taken.push(task)
+    }
+    return taken
   }
 
   /** Empties the table and returns every task it held (settled ones included). */

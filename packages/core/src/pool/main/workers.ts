@@ -37,10 +37,12 @@ import {
   LOOP_ENDED,
   LOOP_IDLE_EXIT,
   LOOP_STARTING,
+  clearLoop,
+  runningIn,
   type PoolMemory,
 } from '../shared/memory.js'
 import type { ResolvedPoolOptions } from './options.js'
-import type { LoopInit, StartResult } from '../shared/protocol.js'
+import type { LoopInit, SideResult, StartResult } from '../shared/protocol.js'
 import { decodeError } from '../shared/codec.js'
 
 /** The workers' entry file (next to this one, in dist/): a CommonJS shim, see pool/worker/entry.cts. */
@@ -102,6 +104,8 @@ export interface WorkerEvents {
   startFailed(error: Error, final: boolean): void
   /** A loop asks, over its side channel, for the payload of task `id`. */
   side(channel: MessagePort, id: number): void
+  /** A loop sent, over its side channel, the result of task `id` (its packet follows). */
+  sideResult(id: number, result: unknown): void
 }
 
 /** The two ports a loop opens. */
@@ -197,16 +201,19 @@ export class PoolWorkers {
     if (this.#stopped || this.live >= this.#options.maxThreads) return false
     const index = this.#loops.indexOf(undefined)
     if (index < 0) return false
-    const { control, current } = this.#memory
+    const { control } = this.#memory
     const cell = LOOP_CELLS + 2 * index
     Atomics.store(control, cell, 0)
     Atomics.store(control, cell + 1, LOOP_STARTING)
-    current[index] = 0
+    clearLoop(this.#memory, index)
     Atomics.add(control, LIVE_LOOPS, 1)
     const { port1, port2 } = new MessageChannel()
     const record: LoopRecord = { index, side: port1, abort: new AbortController(), thread: 0, failure: undefined }
     this.#loops[index] = record
-    port1.on('message', (id: number) => this.#events.side(port1, id))
+    port1.on('message', (message: number | SideResult) => {
+      if (typeof message === 'number') this.#events.side(port1, message)
+      else this.#events.sideResult(message.id, message.result)
+    })
     port1.unref()
     const o = this.#options
     const init: LoopInit & { [tag: symbol]: StartTag } = {
@@ -240,6 +247,22 @@ export class PoolWorkers {
       // The worker died (its exit is handled in #onExit), or the start was taken back.
       noop,
     )
+    return true
+  }
+
+  /**
+   * Ends the worker thread of loop `loop` now (`worker.terminate()`), for a task that outlived
+   * its abort. Its exit then goes through {@link WorkerEvents.exit} as any death does: its held
+   * packets are recovered and a replacement starts. `false` if that loop has no live thread.
+   * The thread must be running JavaScript (a thread blocked in a port's native `get()` cannot
+   * be terminated), which a task's own code always is.
+   */
+  terminate(loop: number): boolean {
+    const record = this.#loops[loop]
+    if (record === undefined || record.thread === 0) return false
+    const watched = this.#watched.get(record.thread)
+    if (watched === undefined) return false
+    void watched.worker.terminate()
     return true
   }
 
@@ -344,15 +367,14 @@ export class PoolWorkers {
       this.#rescueStarts(threadId, exitCode, watched.error)
       return
     }
-    const { control, current } = this.#memory
+    const { control } = this.#memory
     const phase = Atomics.load(control, LOOP_CELLS + 2 * record.index + 1)
     if (phase === LOOP_STARTING) {
       // Died (or was ended, its module having failed to load) before its loop ran: it held nothing.
       this.#startFailed(record, threadId, exitCode, record.failure ?? watched.error)
       return
     }
-    const running: number[] = []
-    if (current[record.index] !== 0) running.push(current[record.index]!)
+    const running = runningIn(this.#memory, record.index)
     let died = false
     if (phase !== LOOP_IDLE_EXIT) {
       // An idle loop left the live count itself; any other end is counted here.

@@ -120,14 +120,19 @@ function unsupported(message: string): TypeError {
 
 /** The pool's error-factory table: messages and codes stay in one greppable place. */
 export const PoolErrors = {
+  // Each message opens with what Piscina 5 says for the same condition (so logs and habits carry
+  // over), then says ours: the pool's detail and what happened to the task.
   aborted: (reason: unknown): AbortError => new AbortError(reason),
-  closed: (): PoolClosedError => new PoolClosedError('The pool is closed; it takes no new tasks or packets'),
+  /** `close({ force: true })` took back a task that had not started (Piscina: an AbortError, cause 'pool is closed'). */
+  closedForce: (): AbortError => new AbortError('pool is closed'),
+  closed: (): PoolClosedError =>
+    new PoolClosedError('The task has been aborted (queue is being terminated): the pool is closed, it takes no new tasks or packets'),
   destroyed: (): PoolClosedError =>
-    new PoolClosedError('The pool was destroyed before this task finished'),
+    new PoolClosedError('Terminating worker thread: the pool was destroyed before this task finished'),
   closeTimedOut: (closeTimeout: number): PoolClosedError =>
-    new PoolClosedError(`The pool closed (closeTimeout ${closeTimeout} ms expired) before this task finished`),
+    new PoolClosedError(`Close operation timed out: closeTimeout (${closeTimeout} ms) expired before this task finished`),
   queueFull: (maxQueue: number): QueueFullError =>
-    new QueueFullError(`The task queue is full (maxQueue ${maxQueue}); the task was not queued`, maxQueue),
+    new QueueFullError(`Task queue is at limit (maxQueue ${maxQueue}); the task was not queued`, maxQueue),
   workerDied: (threadId: number, exitCode: number, cause: unknown): WorkerDiedError => {
     const why =
       cause instanceof Error
@@ -190,6 +195,16 @@ export const PoolErrors = {
     new RangeError(`options.name: a pool supports at most ${limit} distinct task names`),
   unknownOption: (name: string): TypeError =>
     unsupported(`options.${name} is not a PortPool option`),
+  unknownRunOption: (name: string): TypeError =>
+    unsupported(`options.${name} is not an option of run() (they are name, signal, transferList)`),
+  runFilename: (): TypeError =>
+    unsupported(
+      "options.filename is not supported by PortPool.run(): a pool's tasks all come from its own task module. Export the function from that module and pass its name (options.name), or create another PortPool for that file",
+    ),
+  closeOptions: (value: unknown): TypeError =>
+    Object.assign(new TypeError(`options must be an object like { force: boolean }, got ${describe(value)}`), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    }),
   unknownLimit: (name: string, known: readonly string[]): TypeError =>
     unsupported(`options.resourceLimits.${name} is not a resource limit (they are ${known.join(', ')})`),
   unsupportedOption: (name: string, why: string): TypeError =>

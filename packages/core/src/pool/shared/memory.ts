@@ -11,8 +11,9 @@
  *   milliseconds on the main thread's clock (written by the worker when timing is recorded).
  * - **Loops.** Each worker runs one loop (pool/worker/loop.ts); loop `i` writes its `threadId` to
  *   `control[LOOP_CELLS + 2i]` before its first get and its phase to `control[LOOP_CELLS + 2i + 1]`,
- *   and `current[i]` holds the id of the task it is running (0 when none). `control[LIVE_LOOPS]`
- *   counts the loops that have not ended, for idle exits above `minThreads`.
+ *   and `current[i * perLoop + j]` (j < `perLoop`, the pool's `concurrentTasksPerWorker`) hold
+ *   the ids of the tasks it is running (0 for a free cell). `control[LIVE_LOOPS]` counts the
+ *   loops that have not ended, for idle exits above `minThreads`.
  * - **Names.** Task names other than the default are numbered by the main thread and written to
  *   the name table before the first packet that uses them, so a task packet carries a 16-bit
  *   index instead of the name.
@@ -67,8 +68,10 @@ export interface PoolMemory {
   readonly times: Float64Array
   /** {@link LIVE_LOOPS}, then two cells per loop. */
   readonly control: Int32Array
-  /** Per loop: the id of the task it runs, 0 when none. */
+  /** `perLoop` cells per loop: the ids of the tasks it runs, 0 in a free cell. */
   readonly current: Float64Array
+  /** Tasks one loop runs at once (`concurrentTasksPerWorker`). */
+  readonly perLoop: number
   /** [count, then (offset, length) per name]. Name 0 is the pool's default name. */
   readonly names: Int32Array
   /** UTF-8 bytes of the names. */
@@ -79,18 +82,41 @@ function shared<T>(Ctor: new (buffer: SharedArrayBuffer) => T, bytes: number): T
   return new Ctor(new SharedArrayBuffer(bytes))
 }
 
-/** Allocates the shared memory of a pool of at most `loops` loops at once. */
-export function createPoolMemory(loops: number, recordTiming: boolean): PoolMemory {
+/**
+ * Allocates the shared memory of a pool of at most `loops` loops at once, each running at most
+ * `perLoop` tasks at once.
+ */
+export function createPoolMemory(loops: number, perLoop: number, recordTiming: boolean): PoolMemory {
   return {
     state: shared(Int32Array, SLOTS * 4),
     times: shared(Float64Array, recordTiming ? SLOTS * 16 : 8),
     control: shared(Int32Array, (LOOP_CELLS + 2 * loops) * 4),
-    current: shared(Float64Array, loops * 8),
+    current: shared(Float64Array, loops * perLoop * 8),
+    perLoop,
     names: shared(Int32Array, (1 + 2 * MAX_NAMES) * 4),
     nameBytes: shared(Uint8Array, NAME_BYTES),
   }
 }
 
+
+/** The ids of the tasks loop `loop` is running. */
+export function runningIn(memory: PoolMemory, loop: number): number[] {
+  const { current, perLoop } = memory
+  const ids: number[] = []
+  for (let i = loop * perLoop, end = i + perLoop; i < end; i++) if (current[i] !== 0) ids.push(current[i]!)
+  return ids
+}
+
+/** Frees every task cell of loop `loop` (before it starts). */
+export function clearLoop(memory: PoolMemory, loop: number): void {
+  memory.current.fill(0, loop * memory.perLoop, (loop + 1) * memory.perLoop)
+}
+
+/** The index of the loop running task `id`; -1 if none is (it has not started, or has answered). */
+export function loopRunning(memory: PoolMemory, id: number): number {
+  const index = memory.current.indexOf(id)
+  return index < 0 ? -1 : Math.floor(index / memory.perLoop)
+}
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()

@@ -70,6 +70,12 @@ export type SideReply =
   | { readonly id: number; readonly payload: unknown }
   | { readonly id: number; readonly error: Uint8Array }
 
+/**
+ * A result that `v8.serialize` refuses (a SharedArrayBuffer...), sent by postMessage over the
+ * loop's side channel (worker -> main) just before its result packet (encoding SIDE).
+ */
+export type SideResult = { readonly id: number; readonly result: unknown }
+
 /** Whether `message` is a pool report rather than a user's message. */
 export function isReport(message: unknown): message is WorkerReport {
   return message !== null && typeof message === 'object' && REPORT in message

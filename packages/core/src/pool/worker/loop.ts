@@ -24,6 +24,15 @@
  * An async task keeps its worker, and its place under the concurrency limit, until it settles:
  * the worker awaits it and runs its event loop meanwhile, as a Windows pool thread would while
  * it waits inside a callback. Awaits wrapped in `ctx.blocking()` do not count.
+ *
+ * With `concurrentTasksPerWorker` k > 1 (Piscina's option), a worker whose async task is
+ * awaiting takes more tasks, up to k of its own in flight, so that their awaits interleave.
+ * While it has tasks awaiting it cannot block in `get()` (their callbacks run on its event
+ * loop): it waits for the next packet with `getAsync()` instead, and, when it has k in flight,
+ * waits for one of them inside `blocking()`. Either way it does not count as running on the
+ * port while it only awaits: the port's concurrency bounds the workers running JavaScript at
+ * once, k bounds the tasks each worker holds. Once its last task settles, it goes back to the
+ * blocking `get()` (and to the LIFO order of the port's waiters).
  */
 import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -46,7 +55,7 @@ import {
   nameAt,
   type PoolMemory,
 } from '../shared/memory.js'
-import { REPORT, type LoopInit, type SideReply, type StartResult, type WorkerReport } from '../shared/protocol.js'
+import { REPORT, type LoopInit, type SideReply, type SideResult, type StartResult, type WorkerReport } from '../shared/protocol.js'
 import {
   ENC_ERROR,
   ENC_SIDE,
@@ -68,6 +77,7 @@ import { PACKET_HANDLER, findFunction, loadTaskModule, type TaskFunction, type T
 
 const SKIPPED_KEY = resultKey(ENC_SKIPPED, 0)
 const ERROR_KEY = resultKey(ENC_ERROR, 0)
+const SIDE_KEY = resultKey(ENC_SIDE, 0)
 
 /**
  * Piscina's task: loads the task module, opens the ports and starts this worker's loop (on the
@@ -146,6 +156,14 @@ class Loop {
   readonly #functions: Array<TaskFunction | null | undefined> = []
   readonly #names: string[] = []
   readonly #onPacket: TaskFunction | undefined
+  /** concurrentTasksPerWorker: tasks this loop runs at once. */
+  readonly #perLoop: number
+  /** With #perLoop > 1: the tasks in flight that returned a promise. */
+  readonly #awaiting = new Set<Promise<void>>()
+  /** Ends the wait of #oneSettled(). */
+  #settled: (() => void) | undefined
+  /** Aborts the pending getAsync() of #nextWhileAwaiting(). */
+  #wake: AbortController | undefined
 
   constructor(init: LoopInit, module: TaskModule, tasks: CompletionPort, results: CompletionPort) {
     this.#init = init
@@ -161,6 +179,7 @@ class Loop {
     this.#clockOffset = performance.timeOrigin - init.timeOrigin
     this.#side = init.side
     this.#onPacket = findFunction(module, PACKET_HANDLER)
+    this.#perLoop = init.memory.perLoop
   }
 
   /** Runs until the port closes, the worker is being terminated, or it may leave as idle. */
@@ -168,7 +187,16 @@ class Loop {
     const tasks = this.#tasks
     for (;;) {
       try {
+        if (this.#awaiting.size >= this.#perLoop) {
+          // Full: wait for one of them to settle, not counted as running on the port.
+          await tasks.blocking(() => this.#oneSettled())
+          continue
+        }
         let packet = tasks.get(0)
+        if (packet === null && this.#awaiting.size > 0) {
+          packet = await this.#nextWhileAwaiting()
+          if (packet === null) continue
+        }
         if (packet === null) {
           // Nothing to do: let the event loop run once (microtasks, timers, console output),
           // then wait in the port.
@@ -182,12 +210,59 @@ class Loop {
           }
         }
         const pending = isTaskKey(packet.key) ? this.#runTask(packet) : this.#runPacket(packet)
-        if (pending !== undefined) await pending
+        if (pending === undefined) continue
+        if (this.#perLoop === 1) await pending
+        else this.#track(pending)
       } catch (error) {
         // Only the pool's own ports throw this here (a task's errors are the task's): closed.
         if (error instanceof PortClosedError) return 'closed'
         throw error
       }
+    }
+  }
+
+  /** Follows a task (or packet) that awaits, while the loop takes more (#perLoop > 1). */
+  #track(pending: Promise<void>): void {
+    this.#awaiting.add(pending)
+    pending
+      .catch((error: unknown) => {
+        // The results port closed under it: the pool is ending, and the loop will see it too.
+        // Anything else is a bug of the loop: let it kill the worker, as in the k = 1 path.
+        if (!(error instanceof PortClosedError)) {
+          queueMicrotask(() => {
+            throw error
+          })
+        }
+      })
+      .finally(() => {
+        this.#awaiting.delete(pending)
+        const settled = this.#settled
+        this.#settled = undefined
+        settled?.()
+        if (this.#awaiting.size === 0) this.#wake?.abort()
+      })
+  }
+
+  #oneSettled(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#settled = resolve
+    })
+  }
+
+  /**
+   * The next packet, waited for without blocking the thread (its awaiting tasks run meanwhile);
+   * `null` once the last of them has settled (the loop goes back to its blocking `get()`). A
+   * packet on its way to the aborted wait goes back to the head of the port's queue.
+   */
+  async #nextWhileAwaiting(): Promise<Packet | null> {
+    const controller = (this.#wake = new AbortController())
+    try {
+      return await this.#tasks.getAsync({ signal: controller.signal })
+    } catch (error) {
+      if (controller.signal.aborted) return null
+      throw error
+    } finally {
+      this.#wake = undefined
     }
   }
 
@@ -213,12 +288,14 @@ class Loop {
   #runTask(packet: Packet): Promise<void> | undefined {
     const id = packet.overlapped as number
     const slot = id % SLOTS
+    // The cell first: whenever the main thread sees the task started, it finds its loop.
+    this.#claimCell(id)
     if (Atomics.compareExchange(this.#state, slot, QUEUED, RUNNING) !== QUEUED) {
       // Aborted while queued: never run; the slot is the main thread's again.
+      this.#releaseCell(id)
       this.#results.post(SKIPPED_KEY, 0, id)
       return undefined
     }
-    this.#current[this.#loop] = id
     const started = this.#timing ? performance.now() : 0
     const relative = (packet.key as number) - TASK_BASE
     const tag = tagOf(relative)
@@ -314,20 +391,49 @@ class Loop {
     let bytes = 0
     let data: Uint8Array | undefined
     if (ok) {
+      const result = unwrapMovable(value)
       try {
-        const enc = encodeValue(unwrapMovable(value), out)
+        const enc = encodeValue(result, out)
         key = resultKey(enc, out.hi)
         bytes = out.lo
         data = out.data
-      } catch (error) {
-        // The result cannot be cloned: the task fails with the clone error.
-        data = encodeError(PoolErrors.notClonable("the task's result", error))
+      } catch {
+        // v8.serialize refuses it (a SharedArrayBuffer, say): send it by postMessage, which
+        // shares what it can, before the packet that tells the main thread to look for it.
+        try {
+          this.#side.postMessage({ id, result } satisfies SideResult)
+          key = SIDE_KEY
+        } catch (error) {
+          // Neither can carry it: the task fails with the clone error.
+          data = encodeError(PoolErrors.notClonable("the task's result", error))
+        }
       }
     } else {
       data = encodeError(value)
     }
     this.#results.post(key, bytes, id, data)
-    this.#current[this.#loop] = 0
+    this.#releaseCell(id)
+  }
+
+  /** Records task `id` in one of this loop's task cells (pool/shared/memory.ts). */
+  #claimCell(id: number): void {
+    const current = this.#current
+    for (let i = this.#loop * this.#perLoop, end = i + this.#perLoop; i < end; i++) {
+      if (current[i] === 0) {
+        current[i] = id
+        return
+      }
+    }
+  }
+
+  #releaseCell(id: number): void {
+    const current = this.#current
+    for (let i = this.#loop * this.#perLoop, end = i + this.#perLoop; i < end; i++) {
+      if (current[i] === id) {
+        current[i] = 0
+        return
+      }
+    }
   }
 
   // --- raw packets ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@
  * Worker side; one module per worker, loaded once.
  */
 import { pathToFileURL } from 'node:url'
+import { isThenable } from '../../shared.js'
 
 /** A task function, as the task module exports it. */
 export type TaskFunction = (payload: unknown, ctx: unknown) => unknown
@@ -16,9 +17,22 @@ export const PACKET_HANDLER = 'onPacket'
 /** The loaded namespace of a task module. */
 export type TaskModule = Record<string, unknown>
 
-/** Imports the module at `filename` (an absolute path), ESM or CommonJS. */
+/**
+ * Imports the module at `filename` (an absolute path), ESM or CommonJS. An export that is a
+ * promise (Piscina's delayed start: `export default (async () => handler)()`, or
+ * `module.exports = promise`) is awaited here, once per worker, and stands for what it resolves
+ * to; a rejected one fails the load.
+ */
 export async function loadTaskModule(filename: string): Promise<TaskModule> {
-  return (await import(pathToFileURL(filename).href)) as TaskModule
+  const namespace = (await import(pathToFileURL(filename).href)) as TaskModule
+  let module: TaskModule | undefined
+  for (const key of Object.keys(namespace)) {
+    const value = namespace[key]
+    if (!isThenable(value)) continue
+    module ??= { ...namespace }
+    module[key] = await value
+  }
+  return module ?? namespace
 }
 
 /**
