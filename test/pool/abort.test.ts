@@ -1,6 +1,6 @@
 // Cancellation with an AbortSignal. Queued: the task never runs and rejects with AbortError.
 // Running: the promise rejects with AbortError at once, while the task, which keeps its worker
-// (nothing is killed), sees the abort through ctx.aborted / ctx.signal and reports what it saw
+// (here with abortTimeout: Infinity; runaway.test.ts covers the grace period), sees the abort through ctx.aborted / ctx.signal and reports what it saw
 // in a shared cell.
 import { afterEach, describe, expect, it } from 'vitest'
 import { AbortError } from '@iocp/core'
@@ -70,7 +70,7 @@ describe('abort while queued', () => {
 describe('abort while running', () => {
   it('rejects a synchronous task at once; the task sees ctx.aborted and ctx.signal.aborted', async () => {
     const cells = sharedCells(4)
-    const pool = makePool({ concurrency: 1, threads: 1, workerData: { cells } })
+    const pool = makePool({ concurrency: 1, threads: 1, abortTimeout: Infinity, workerData: { cells } })
     const controller = new AbortController()
     const running = pool.run({ started: STARTED, gate: GATE, saw: SAW }, { name: 'syncAbortable', signal: controller.signal })
     // 1. The task runs, blocked on the gate.
@@ -91,7 +91,7 @@ describe('abort while running', () => {
 
   it("rejects an async task at once; the task's signal fires its abort event", async () => {
     const cells = sharedCells(4)
-    const pool = makePool({ concurrency: 1, threads: 1, workerData: { cells } })
+    const pool = makePool({ concurrency: 1, threads: 1, abortTimeout: Infinity, workerData: { cells } })
     const controller = new AbortController()
     const running = pool.run({ started: STARTED, saw: SAW }, { name: 'asyncAbortable', signal: controller.signal })
     await reach(cells, STARTED, 1)

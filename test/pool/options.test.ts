@@ -24,7 +24,11 @@ describe('constructor options', () => {
     [{ concurrency: 1.5 }, RangeError, /options\.concurrency must be a positive integer, got 1\.5/],
     [{ concurrency: '2' }, TypeError, /options\.concurrency must be a positive integer, got "2"/],
     [{ threads: -1 }, RangeError, /options\.threads must be a positive integer/],
-    [{ minThreads: 0 }, RangeError, /options\.minThreads must be a positive integer/],
+    [{ minThreads: -1 }, RangeError, /options\.minThreads must be a non-negative integer/],
+    [{ concurrentTasksPerWorker: 0 }, RangeError, /options\.concurrentTasksPerWorker must be an integer in \[1, 1024\]/],
+    [{ abortTimeout: -1 }, RangeError, /options\.abortTimeout must be a non-negative number of milliseconds or Infinity/],
+    [{ atomics: 'often' }, TypeError, /options\.atomics must be 'sync', 'async' or 'disabled'/],
+    [{ useAtomics: 1 }, TypeError, /options\.useAtomics must be a boolean/],
     [{ maxThreads: NaN }, RangeError, /options\.maxThreads must be a positive integer/],
     [{ idleTimeout: -5 }, RangeError, /options\.idleTimeout must be a non-negative number/],
     [{ maxQueue: -1 }, RangeError, /options\.maxQueue must be a non-negative integer, Infinity or 'auto'/],
@@ -66,8 +70,6 @@ describe('constructor options', () => {
   })
 
   it.each([
-    ['concurrentTasksPerWorker', 2],
-    ['atomics', 'sync'],
     ['taskQueue', {}],
     ['loadBalancer', () => null],
     ['workerHistogram', true],
@@ -114,7 +116,8 @@ describe('run() options', () => {
     [{ name: 5 }, /options\.name must be a non-empty string/],
     [{ signal: {} }, /options\.signal must be an AbortSignal or undefined/],
     [{ transferList: 'x' }, /options\.transferList must be an array/],
-    [{ filename: '/x.mjs' }, /options\.filename is a Piscina option that PortPool does not support/],
+    [{ filename: '/x.mjs' }, /options\.filename is not supported by PortPool\.run\(\).*pass its name \(options\.name\), or create another PortPool for that file/],
+    [{ nmae: 'x' }, /options\.nmae is not an option of run\(\)/],
   ])('rejects %o (never throws)', async (options, message) => {
     const pool = makePool({ concurrency: 1 })
     let promise: Promise<unknown> | undefined
