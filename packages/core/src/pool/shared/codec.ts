@@ -105,7 +105,7 @@ export function encodeValue(value: unknown, out: Encoded): number {
         out.data = undefined
         return ENC_NULL
       }
-      if (isUint8Array(value)) {
+      if (isUint8Array(value) && !(value.buffer instanceof SharedArrayBuffer)) {
         out.hi = 0
         out.lo = 0
         out.data = value
@@ -117,8 +117,31 @@ export function encodeValue(value: unknown, out: Encoded): number {
   }
   out.hi = 0
   out.lo = 0
-  out.data = v8.serialize(value)
+  out.data = serialize(value)
   return ENC_V8
+}
+
+/** Thrown while serializing a value that holds shared memory, which a packet cannot carry. */
+class SharedMemoryRefused extends Error {}
+
+/**
+ * `v8.serialize`, except that a typed array over a SharedArrayBuffer is refused (v8's default
+ * serializer would copy its bytes, so the receiver would not share it) as a bare
+ * SharedArrayBuffer already is: the caller then sends the value by postMessage, which shares it.
+ */
+class PacketSerializer extends v8.DefaultSerializer {
+  // Node's hook for host objects (typed arrays, Buffers); not in @types/node, hence no `override`.
+  _writeHostObject(object: object): void {
+    if (ArrayBuffer.isView(object) && object.buffer instanceof SharedArrayBuffer) throw new SharedMemoryRefused()
+    ;(v8.DefaultSerializer.prototype as unknown as { _writeHostObject(o: object): void })._writeHostObject.call(this, object)
+  }
+}
+
+function serialize(value: unknown): Buffer {
+  const serializer = new PacketSerializer()
+  serializer.writeHeader()
+  serializer.writeValue(value)
+  return serializer.releaseBuffer()
 }
 
 /**
