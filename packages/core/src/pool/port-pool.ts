@@ -47,15 +47,16 @@ import {
 import { Task, TaskTable, slotOf } from './main/task-table.js'
 import { MAX_TIMEOUT_MS, noop } from '../shared.js'
 import { validateSignal } from '../validate.js'
+import type { TaskName, TaskPayload, TaskResult } from './shared/typed.js'
 
-/** Options of {@link PortPool.run}. */
-export interface RunOptions {
+/** Options of {@link PortPool.run}. `Name` is the task's name, checked in a typed pool. */
+export interface RunOptions<Name extends string = string> {
   /**
    * The exported function to run: a named export of the task module (or a property of its
    * CommonJS `module.exports`).
    * @default the pool's `name` option, `'default'` unless set
    */
-  name?: string | null
+  name?: Name | null
   /**
    * Cancels the task. Queued: it never runs. Running: its promise rejects at once with
    * {@link AbortError}, and the task sees the abort through `ctx.signal` / `ctx.aborted`; if it
@@ -120,14 +121,22 @@ function transferables(list: ReadonlyArray<unknown>): unknown[] {
  * {@link TaskModuleError} if the task module failed to load), `post()` throws it, and
  * `close()` / `destroy()` still end every worker.
  *
+ * Typed: `new PortPool<typeof import('./task.js')>(…)` checks each `run()`'s payload against the
+ * named export's first parameter and types its result (the export's awaited return value);
+ * without a type argument, payloads and results are `any`, as with Piscina.
+ *
+ * @typeParam Tasks - the type of the task module (`typeof import('./task.js')`); `any` if untyped.
+ *
  * @example
  * ```ts
- * const pool = new PortPool({ filename: new URL('./task.mjs', import.meta.url), concurrency: 4 })
- * const sum = await pool.run({ a: 1, b: 2 })
+ * const pool = new PortPool<typeof import('./task.js')>({ filename: new URL('./task.js', import.meta.url), concurrency: 4 })
+ * const sum = await pool.run({ a: 1, b: 2 })              // typed by task.js's default export
+ * const text = await pool.run('x', { name: 'shout' })     // typed by its `shout` export
  * await pool.close()
  * ```
  */
-export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class PortPool<Tasks = any> extends EventEmitter {
   readonly #options: ResolvedPoolOptions
   readonly #tasks: CompletionPort
   readonly #results: CompletionPort
@@ -237,7 +246,10 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
    * @throws {TaskModuleError} (as a rejection) the task module did not load, or has no such export.
    * @throws {TypeError} (as a rejection) `options` is malformed, or the payload cannot be cloned.
    */
-  run(payload: Payload, options?: RunOptions): Promise<Result> {
+  run<Name extends TaskName<Tasks> | 'default' = 'default'>(
+    payload: TaskPayload<Tasks, Name>,
+    options?: RunOptions<Name>,
+  ): Promise<TaskResult<Tasks, Name>> {
     let name = 0
     let signal: AbortSignal | undefined
     let transferList: ReadonlyArray<unknown> | undefined
@@ -260,7 +272,7 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
     } catch (error) {
       return Promise.reject(error)
     }
-    const promise = new Promise<Result>((resolve, reject) => {
+    const promise = new Promise<TaskResult<Tasks, Name>>((resolve, reject) => {
       task.resolve = resolve as (value: unknown) => void
       task.reject = reject
     })
@@ -470,7 +482,7 @@ export class PortPool<Payload = unknown, Result = unknown> extends EventEmitter 
 
   // --- submission ------------------------------------------------------------------------------
 
-  #runOptions(options: RunOptions): {
+  #runOptions(options: RunOptions<string>): {
     name: number
     signal: AbortSignal | undefined
     transferList: ReadonlyArray<unknown> | undefined
