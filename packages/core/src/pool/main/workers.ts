@@ -125,6 +125,8 @@ export class PoolWorkers {
   readonly #assigned = new Set<number>()
   /** Every Piscina worker whose thread has not exited yet, by threadId. */
   readonly #watched = new Map<number, Watched>()
+  /** A loop has run (its start answered): the other minThreads loops may start. */
+  #warm = false
   /** Failed starts since the last start whose loop ran. */
   #failures = 0
   /** No more loops start. */
@@ -143,7 +145,9 @@ export class PoolWorkers {
     this.#loops = new Array<LoopRecord | undefined>(maxLoops).fill(undefined)
     this.#piscina = new Piscina({
       filename: WORKER_ENTRY,
-      minThreads: options.minThreads,
+      // Piscina starts a worker for each start we give it, and none of its own: the first
+      // worker then boots alone (see ensure()), and a dead worker is replaced by our start.
+      minThreads: 0,
       // Room for workers on their way out (idle exits) next to the live ones; the loops
       // themselves never exceed maxThreads.
       maxThreads: 2 * options.maxThreads,
@@ -189,9 +193,14 @@ export class PoolWorkers {
     return this.#piscina.threads
   }
 
-  /** Starts loops until `minThreads` run. */
+  /**
+   * Starts loops until `minThreads` run. Until a first loop runs, only one starts: booting a
+   * worker (Node, the addon, the task module) is CPU-bound, and workers booting side by side
+   * would each delay the first result (the rest start as soon as the first loop runs).
+   */
   ensure(): void {
-    while (!this.#stopped && this.live < this.#options.minThreads) {
+    const target = this.#warm ? this.#options.minThreads : Math.min(this.#options.minThreads, 1)
+    while (!this.#stopped && this.live < target) {
       if (!this.start()) return
     }
   }
@@ -412,6 +421,10 @@ export class PoolWorkers {
   #onStarted(record: LoopRecord, result: StartResult): void {
     if (typeof result === 'number') {
       this.#failures = 0
+      if (!this.#warm) {
+        this.#warm = true
+        this.ensure()
+      }
       return
     }
     record.failure = PoolErrors.moduleFailed(this.#options.filename, decodeError(result.error))
