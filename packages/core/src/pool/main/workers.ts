@@ -205,8 +205,20 @@ export class PoolWorkers {
     }
   }
 
-  /** Starts one more loop. `false` if none can start now. */
-  start(): boolean {
+  /**
+   * The pool's first start, from its constructor: as {@link ensure}, but what `new Worker`
+   * throws for the options (a bad `execArgv`, an unclonable `workerData`) is thrown, with
+   * nothing left started.
+   */
+  boot(): void {
+    if (this.#options.minThreads > 0) this.start(true)
+  }
+
+  /**
+   * Starts one more loop. `false` if none can start now. `rethrow`: if Piscina cannot create
+   * the worker's thread, throw its error (and take the loop back) instead of counting a failed start.
+   */
+  start(rethrow = false): boolean {
     if (this.#stopped || this.live >= this.#options.maxThreads) return false
     const index = this.#loops.indexOf(undefined)
     if (index < 0) return false
@@ -246,6 +258,10 @@ export class PoolWorkers {
     } catch (error) {
       // Piscina could not even create the worker's thread.
       port2.close()
+      if (rethrow) {
+        this.#dropLoop(record)
+        throw error
+      }
       this.#scan()
       this.#startFailed(record, 0, -1, error)
       return false
