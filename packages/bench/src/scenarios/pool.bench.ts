@@ -8,6 +8,10 @@
  * module and the same thread count, and poolifier's FixedThreadPool.execute() with the same task
  * function. No C++ row: a pool is a JS construct.
  *
+ * Time to the first result: a new pool, then one task; the milliseconds from the constructor
+ * until that task's promise settles (workers booting, the task module loading, the first round
+ * trip), each run a fresh pool, destroyed after.
+ *
  * The busy machine: the 64-in-flight case again, while one CPU-bound thread per core spins
  * beside the pool (harness/busy.ts). The spinners start right before each pool's timed runs (its
  * warm-up included) and stop right after them, the same for every pool in the run.
@@ -65,6 +69,33 @@ async function timedRuns(pool: Pool, window: number, spinners: number, budget: B
   } finally {
     await busy?.stop()
   }
+}
+
+/** Milliseconds from opening a pool to its first result, once per run, each a fresh pool. */
+async function firstResultRuns(open: () => Promise<Pool | string> | Pool, budget: Budget): Promise<number[] | string> {
+  const runs: number[] = []
+  for (let r = 0; r < budget.runs; r++) {
+    const start = performance.now()
+    const pool = await open()
+    if (typeof pool === 'string') return pool
+    try {
+      const output = await pool.run(7)
+      if (output !== 7) throw new Error(`the first task returned ${String(output)}, expected 7`)
+      runs.push(performance.now() - start)
+    } finally {
+      await pool.close()
+    }
+  }
+  return runs
+}
+
+async function firstResultRow(name: string, impl: Impl, open: () => Promise<Pool | string> | Pool, budget: Budget): Promise<Row> {
+  const id = `pool.first.${impl === 'port' ? 'portpool' : impl}`
+  const label = `${name}: new pool, first result`
+  return attempt(id, label, impl, async () => {
+    const runs = await firstResultRuns(open, budget)
+    return typeof runs === 'string' ? unavailable(id, label, impl, runs) : measured(id, label, impl, runs)
+  })
 }
 
 /** One pool's rows: each window, then the busy machine, by case key. */
@@ -127,6 +158,19 @@ async function run(context: Context): Promise<Group[]> {
     rows: [port.get(key)!, pisc.get(key)!, poolf.get(key)!],
     poolChart: chart,
   })
+  context.progress('pool: time to the first result')
+  const first: Group = {
+    id: 'pool.first',
+    title: `Time to the first result: a new pool of ${threads} threads, then one tiny task`,
+    unit: 'ms',
+    better: 'lower',
+    subject: 'pool.first.portpool',
+    rows: [
+      await firstResultRow('PortPool', 'port', () => portPool(threads), budget),
+      await firstResultRow('Piscina', 'piscina', () => piscina(threads), budget),
+      await firstResultRow('poolifier FixedThreadPool', 'poolifier', () => poolifier(threads), budget),
+    ],
+  }
   return [
     ...WINDOWS.map((window) =>
       group(window, `Pool round trip of a tiny task, ${window} in flight, ${threads} threads`, `${window} in flight`),
@@ -136,6 +180,7 @@ async function run(context: Context): Promise<Group[]> {
       `Pool round trip on a busy machine: ${BUSY_WINDOW} in flight, ${threads} threads, ${spinners} CPU-bound threads spinning beside the pool`,
       `${BUSY_WINDOW} in flight, busy machine`,
     ),
+    first,
   ]
 }
 
@@ -143,6 +188,6 @@ export const pool: Scenario = {
   name: 'pool',
   title: '4. Pool round trip',
   summary:
-    'a tiny task (returns its input) through PortPool.run, Piscina.run and poolifier FixedThreadPool.execute, same task, same thread count, 64 and 1000 tasks in flight, and 64 in flight on a busy machine (one CPU-bound thread per core spinning beside the pool during each pool\'s runs).',
+    'a tiny task (returns its input) through PortPool.run, Piscina.run and poolifier FixedThreadPool.execute, same task, same thread count, 64 and 1000 tasks in flight, 64 in flight on a busy machine (one CPU-bound thread per core spinning beside the pool during each pool\'s runs), and the time from a new pool to its first result.',
   run,
 }
