@@ -4,33 +4,43 @@
 // it, and neither its task slot nor its place under the concurrency limit stays taken. These
 // tests use `concurrency: 1`, where a stuck slot would stall every later task.
 import { afterEach, describe, expect, it } from 'vitest'
-import { AbortError } from '@iocp/core'
+import { AbortError, CompletionPort } from '@iocp/core'
 import { destroyPools, makePool, open, reach, sharedCells, until } from '../fixtures/harness.js'
 
 const STARTED = 0
 const GATE = 1
 const RAN = 2
 
-afterEach(destroyPools)
+const replies: CompletionPort[] = []
+afterEach(async () => {
+  await destroyPools()
+  for (const port of replies.splice(0)) port.close()
+})
 
 describe('a task that never looks at its signal', () => {
-  it('a synchronous spin: its worker is terminated and replaced, and the tasks queued behind it run', async () => {
+  it('a synchronous spin: its worker is terminated and replaced, and the tasks and packets queued behind it run', async () => {
     const cells = sharedCells(4)
-    const pool = makePool({ concurrency: 1, threads: 1, abortTimeout: 0, workerData: { cells } })
+    const reply = new CompletionPort({ concurrency: 1 })
+    replies.push(reply)
+    const pool = makePool({ concurrency: 1, threads: 1, abortTimeout: 0, workerData: { cells, reply: reply.handle } })
     const controller = new AbortController()
     // 1. The only worker spins forever in JavaScript, in a task that never checks its signal.
     const spinning = pool.run({ started: STARTED }, { name: 'spin', signal: controller.signal })
     await reach(cells, STARTED, 1)
     const spinner = pool.threads.map((w) => w.threadId)
-    // 2. Five tasks queue behind it.
+    // 2. Five tasks and a raw packet queue behind it.
     const behind = Array.from({ length: 5 }, () => pool.run({ ran: RAN }, { name: 'marker' }))
-    expect(pool.stats().queued).toBe(5)
+    pool.post(7, 70, 700)
+    expect(pool.stats().queued).toBe(6)
     // 3. Abort: the promise rejects at once; once the grace period (0 ms) is over the worker ends.
     controller.abort()
     await expect(spinning).rejects.toBeInstanceOf(AbortError)
     // 4. A new worker takes the queued tasks: every one runs once, nothing is lost.
     expect(await Promise.all(behind)).toEqual(['ran', 'ran', 'ran', 'ran', 'ran'])
     expect(Atomics.load(cells, RAN)).toBe(5)
+    // The fixture's packet handler echoes the packet to the reply port: it was handled once.
+    expect(await reply.getAsync()).toMatchObject({ key: 7, bytes: 70, overlapped: 700 })
+    expect(reply.stats().queued).toBe(0)
     expect(pool.threads.map((w) => w.threadId)).not.toEqual(spinner)
     // 5. No slot stays taken: nothing in flight, nothing running on the port.
     await until(() => pool.stats().inFlight === 0 && pool.stats().running === 0)
