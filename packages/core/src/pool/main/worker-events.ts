@@ -25,15 +25,18 @@ export class WorkerEventHandlers implements WorkerEvents {
     this.#submission = submission
   }
 
+  /** A worker's `parentPort` message: a pool report, or the user's (re-emitted as `'message'`). */
   message(message: unknown): void {
     if (isReport(message)) this.#onReport(message)
     else this.#state.events.emit('message', message)
   }
 
+  /** A loop asks for the payload of task `id` (it travels by postMessage). */
   side(channel: MessagePort, id: number): void {
     this.#submission().sendSide(channel, id)
   }
 
+  /** A loop sent the result of task `id` by postMessage. */
   sideResult(id: number, result: unknown): void {
     this.#results.onSideResult(id, result)
   }
