@@ -84,7 +84,6 @@ function workerOptionError(error: unknown): unknown {
  * await pool.close()
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class PortPool<Tasks = any> extends EventEmitter {
   readonly #state: PoolState
   readonly #submission: Submission

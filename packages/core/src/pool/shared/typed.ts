@@ -5,7 +5,6 @@
  */
 
 /** What a task module exports as a task: a function `(payload, ctx)`, or a promise of one. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type TaskExport = ((payload: any, ctx: any) => unknown) | PromiseLike<(payload: any, ctx: any) => unknown>
 
 /** The task function behind export `N` of `Tasks` (a promised handler is unwrapped). */
@@ -21,14 +20,14 @@ export type TaskName<Tasks> = 0 extends 1 & Tasks
 
 /** The payload of task `N` of `Tasks`: its first parameter (`any` for an untyped pool). */
 export type TaskPayload<Tasks, N> = 0 extends 1 & Tasks
-  ? any // eslint-disable-line @typescript-eslint/no-explicit-any
+  ? any
   : TaskFunctionOf<Tasks, N> extends (payload: infer P, ...rest: never[]) => unknown
     ? P
     : never
 
 /** What `run()` resolves with for task `N` of `Tasks`: its return value, awaited. */
 export type TaskResult<Tasks, N> = 0 extends 1 & Tasks
-  ? any // eslint-disable-line @typescript-eslint/no-explicit-any
+  ? any
   : TaskFunctionOf<Tasks, N> extends (...args: never[]) => infer R
     ? Awaited<R>
     : never
