@@ -1,4 +1,4 @@
-// The native limit: the same completion-port engine that @iocp/native wraps, driven from C++
+// The C++ driver: the same completion-port engine that @iocp/native wraps, driven from C++
 // with no Node and no binding in the way. Whatever the JS rows of @iocp/bench reach, this is
 // the ceiling they are measured against.
 //

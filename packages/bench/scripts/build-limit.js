@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the native limit (native/limit.cpp + the engine, every .cpp in ../native/src/port) into
+// Builds the C++ driver (native/limit.cpp + the engine, every .cpp in ../native/src/port) into
 // build/limit: a plain C++ program, no Node, compiled with the flags the addon uses (-O2,
 // C++17, -pthread). Skips the build when the binary is newer than every source.
 //
@@ -46,8 +46,8 @@ for (const cxx of compilers) {
     process.exit(0)
   }
   process.stderr.write(result.stderr)
-  log(`${cxx} failed to build the native limit (exit ${result.status})`)
+  log(`${cxx} failed to build the C++ driver (exit ${result.status})`)
   process.exit(1)
 }
-log(`no C++ compiler found to build the native limit (${tried.join('; ')}); set CXX`)
+log(`no C++ compiler found to build the C++ driver (${tried.join('; ')}); set CXX`)
 process.exit(1)

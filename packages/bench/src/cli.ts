@@ -1,7 +1,7 @@
 /**
  * iocp-bench: measures node-iocp's completion port beside what a user would pick instead (a
  * SharedArrayBuffer + Atomics queue, MessagePort, Piscina, poolifier) and beside the native
- * limit (the same C++ engine driven from C++), in one run on one machine (DESIGN.md §4).
+ * limit (the same C++ engine driven from C++), in one run on one machine.
  *
  *   iocp-bench [--quick] [--only NAME[,NAME...]] [--json FILE] [--svg FILE] [--markdown FILE]
  *
@@ -29,7 +29,8 @@ const USAGE = `usage: iocp-bench [--quick] [--only NAME[,NAME...]] [--json FILE]
   --quick          fewer and shorter runs: the whole run takes well under a minute on 2 cores
   --only NAMES     run only these scenarios (comma-separated): ${NAMES.join(', ')}
   --json FILE      write every figure (each run of each row) and the machine as JSON
-  --svg FILE       draw packets/s against consumer threads (needs the fanout scenario)
+  --svg FILE       draw the chart: fanout's packets/s against consumer threads, and the pool
+                   comparison (needs the fanout or the pool scenario)
   --markdown FILE  write the tables into FILE, between <!-- iocp-bench:start --> and
                    <!-- iocp-bench:end --> (created or appended if the markers are missing)
   -h, --help       print this and exit
@@ -81,8 +82,8 @@ function parse(argv: string[]): Options | 'help' {
     }
   }
   const options: Options = { quick: values['quick'] === true, only, json: file('json'), svg: file('svg'), markdown: file('markdown') }
-  if (options.svg !== undefined && !only.includes('fanout')) {
-    throw new UsageError("--svg draws the fanout scenario, which --only leaves out (add 'fanout')")
+  if (options.svg !== undefined && !only.includes('fanout') && !only.includes('pool')) {
+    throw new UsageError("--svg draws the fanout and pool scenarios, which --only leaves out (add 'fanout' or 'pool')")
   }
   return options
 }
@@ -109,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
   out(`node-iocp benchmarks${quick ? ' (--quick: a smoke check, not results)' : ''}`)
   out(machineLine(machine).replace(/, [\d.]+ at end$/, '')) // the end load is printed last
   out(`${budget.runs} timed runs per row after a warm-up; figures are medians. "port vs row": how many times better the`)
-  out('completion port is than that row; "of native limit": the row as a share of the same engine driven from C++.')
+  out('completion port is than that row; "of C++ driver": the row as a share of the same engine driven from a C++ program\n(a reference point, not an upper bound: a row can exceed 100%).')
 
   const context: Context = {
     budget,
@@ -164,7 +165,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (targets.some((t) => t.status !== 'not measured')) {
     out('')
-    out('== Targets (issue 4), checked against this run ==')
+    out('== Targets, checked against this run ==')
     const width = Math.max(...targets.map((t) => t.target.length))
     for (const t of targets) out(`  ${t.target.padEnd(width)}  ${t.status.padEnd(12)}  ${t.measured}`)
   }

@@ -1,7 +1,7 @@
 /**
  * Turns results into text: numbers with SI prefixes, and one table per comparison group with
  * the figure (median), its spread, and each row's ratio to the completion port and to the
- * native limit. Shared by the terminal output and the Markdown writer.
+ * C++ driver. Shared by the terminal output and the Markdown writer.
  */
 import { advantage, measuredRow, type Group, type Row } from './report.js'
 
@@ -28,7 +28,7 @@ export function percent(ratio: number): string {
 /** The column headers of a group's table. */
 export function headers(group: Group): string[] {
   const base = [`${group.unit} (median)`, 'spread: min - max', 'port vs row']
-  if (group.limit !== undefined) base.push('of native limit')
+  if (group.limit !== undefined) base.push('of C++ driver')
   return hasLatency(group) ? [...base, 'p50 / p99 us'] : base
 }
 
@@ -39,7 +39,7 @@ function hasLatency(group: Group): boolean {
 /**
  * One row's cells, after its label: median, spread, how many times better the completion port
  * is than this row ("port vs row", `-` on the port's own row), and this row as a share of the
- * native limit.
+ * C++ driver.
  */
 export function cells(group: Group, row: Row): string[] {
   if (row.state !== 'measured') {

@@ -1,5 +1,5 @@
 /**
- * The native limit: `build/limit`, compiled from `native/limit.cpp` and the engine's own
+ * The C++ driver: `build/limit`, compiled from `native/limit.cpp` and the engine's own
  * `port.cpp` (see `scripts/build-limit.js`). It is built by the package's `build` script, and on
  * demand here when it is missing or older than its sources; where no C++ compiler is found its
  * rows say so instead of failing the run.
@@ -15,7 +15,7 @@ const packageDir = fileURLToPath(new URL('../', import.meta.url))
 const binary = fileURLToPath(new URL(`../build/${process.platform === 'win32' ? 'limit.exe' : 'limit'}`, import.meta.url))
 const buildScript = fileURLToPath(new URL('../scripts/build-limit.js', import.meta.url))
 
-/** One case of the native limit's output. */
+/** One case of the C++ driver's output. */
 export interface LimitCase {
   id: string
   unit: string
@@ -53,7 +53,7 @@ export class NativeLimit {
       this.#built = { ok: true }
     } else {
       const detail = (result.stderr || result.error?.message || `exit ${result.status}`).trim().split('\n').pop()
-      this.#built = { ok: false, reason: `native limit not built: ${detail}` }
+      this.#built = { ok: false, reason: `C++ driver not built: ${detail}` }
     }
     return this.#built
   }
@@ -75,20 +75,20 @@ export class NativeLimit {
       return new Map(output.results.map((c) => [c.id, c]))
     } catch (error) {
       const e = error as { stderr?: string; message?: string }
-      return { state: 'failed', reason: `native limit failed: ${(e.stderr || e.message || String(error)).trim()}` }
+      return { state: 'failed', reason: `C++ driver failed: ${(e.stderr || e.message || String(error)).trim()}` }
     }
   }
 }
 
 /** The row of native-limit case `caseId` from `cases` (as returned by {@link NativeLimit.run}). */
-export function limitRow(cases: LimitCases, caseId: string, rowId: string, label = 'native limit (C++)'): Row {
+export function limitRow(cases: LimitCases, caseId: string, rowId: string, label = 'C++ driver of the same engine'): Row {
   if (!(cases instanceof Map)) {
     return cases.state === 'failed'
       ? failed(rowId, label, 'native', cases.reason)
       : unavailable(rowId, label, 'native', cases.reason)
   }
   const found = cases.get(caseId)
-  if (found === undefined) return unavailable(rowId, label, 'native', `the native limit has no case ${caseId}`)
+  if (found === undefined) return unavailable(rowId, label, 'native', `the C++ driver has no case ${caseId}`)
   const latency =
     found.p50us !== undefined && found.p99us !== undefined ? { p50Us: found.p50us, p99Us: found.p99us } : undefined
   return measured(rowId, label, 'native', found.runs, latency ? { latency } : {})

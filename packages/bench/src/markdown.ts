@@ -29,7 +29,7 @@ export function renderMarkdown(result: RunResult, file: string, svgFile: string 
   if (result.quick) out.push('**Quick mode** (`--quick`): fewer and shorter runs; use the figures as a smoke check, not as results.', '')
   if (svgFile !== undefined) {
     const link = relative(dirname(file), svgFile).split('\\').join('/')
-    out.push(`![Throughput against consumer threads](${link})`, '')
+    out.push(`![Throughput against consumer threads, and the pool comparison](${link})`, '')
   }
   for (const scenario of result.scenarios) {
     out.push(`### ${scenario.title}`, '', `${scenario.summary} (${scenario.seconds.toFixed(1)} s)`, '')
@@ -41,12 +41,12 @@ export function renderMarkdown(result: RunResult, file: string, svgFile: string 
     }
   }
   if (result.targets.length > 0) {
-    out.push('### Targets (issue 4), checked against this run', '', '| target | measured | status |', '| --- | --- | --- |')
+    out.push('### Targets, checked against this run', '', '| target | measured | status |', '| --- | --- | --- |')
     for (const t of result.targets) out.push(`| ${cell(t.target)} | ${cell(t.measured)} | ${t.status} |`)
     out.push('')
   }
   out.push(
-    '"port vs row": how many times better the completion port is than that row (higher is better for the port); "of native limit": the row as a share of the same engine driven from C++.',
+    '"port vs row": how many times better the completion port is than that row (higher is better for the port); "of C++ driver": the row as a share of the same engine driven from a C++ program (a reference point, not an upper bound: a row can exceed 100%).',
     '',
     END,
   )

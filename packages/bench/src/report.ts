@@ -10,7 +10,7 @@
 /** Who produced a row. */
 export type Impl =
   | 'port' // @iocp/core's CompletionPort (or PortPool) from JS
-  | 'native' // the same C++ engine driven from C++: the native limit
+  | 'native' // the same C++ engine driven from C++: the C++ driver
   | 'sab' // the pure-JS SharedArrayBuffer + Atomics queue (src/baselines/sab-queue.ts)
   | 'messageport' // MessagePort.postMessage
   | 'piscina'
@@ -71,6 +71,8 @@ export interface Group {
   rows: Row[]
   /** For the chart: the consumer threads and the dequeue form, if this group is a point of it. */
   chart?: { consumers: number; form: 'get' | 'batch' }
+  /** For the chart's pool panel: this group's category label there, if it is one of its points. */
+  poolChart?: string
 }
 
 /** One scenario of the run. */
@@ -112,7 +114,7 @@ export interface RunResult {
   seconds: number
 }
 
-/** A target from issue 4, checked against this run's figures. */
+/** A target, checked against this run's figures. */
 export interface TargetResult {
   target: string
   /** The measured ratio or figure, formatted, or why it could not be checked. */

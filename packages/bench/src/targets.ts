@@ -1,5 +1,5 @@
 /**
- * The targets of issue 4, checked against the figures of the run that just happened (never
+ * The project's targets, checked against the figures of the run that just happened (never
  * against remembered numbers). A target whose rows were not measured (a scenario left out with
  * `--only`, a peer that is unavailable) is reported as "not measured".
  */
@@ -48,7 +48,7 @@ const TARGETS: Target[] = [
   },
   { target: 'main -> 2 workers, get >= 2x the SAB ring', check: ratio('fanout.get.2', 'fanout.get.2.port', 'fanout.get.2.sab', 2) },
   {
-    target: 'main -> 2 workers, batched >= 60% of the native limit',
+    target: 'main -> 2 workers, batched >= 60% of the C++ driver',
     check: (find) => {
       const a = find('fanout.batch.2', 'fanout.batch.2.port')
       const b = find('fanout.batch.2', 'fanout.batch.2.native')

@@ -9,11 +9,12 @@ export { PacketBatch } from './port/batch.js'
 export type { Packet } from './port/packet.js'
 export type { PortHandle } from './port/handle.js'
 export { ErrorCode, PortClosedError, PortFullError } from './errors.js'
-export { PortPool } from './pool.js'
-export type { RunOptions } from './pool.js'
-export type { PortPoolOptions, ResolvedPoolOptions } from './pool-options.js'
-export type { PoolStats, PoolHistogram, HistogramSummary } from './pool-stats.js'
-export type { TaskContext, PacketContext } from './task-context.js'
+export { PortPool } from './pool/port-pool.js'
+export type { CloseOptions, RunOptions } from './pool/port-pool.js'
+export type { TaskName, TaskPayload, TaskResult } from './pool/shared/typed.js'
+export type { PortPoolOptions, ResolvedPoolOptions } from './pool/main/options.js'
+export type { PoolStats, PoolHistogram, HistogramSummary } from './pool/main/stats.js'
+export type { TaskContext, PacketContext } from './pool/worker/task-context.js'
 export {
   AbortError,
   PoolClosedError,
@@ -21,4 +22,4 @@ export {
   QueueFullError,
   TaskModuleError,
   WorkerDiedError,
-} from './pool-errors.js'
+} from './pool/shared/errors.js'

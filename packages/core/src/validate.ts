@@ -8,15 +8,8 @@
 import { isUint8Array } from 'node:util/types'
 import { Errors } from './errors.js'
 
-/** 2^32 - 1: the largest `bytes` value. */
-export const MAX_U32 = 0xffff_ffff
-/** 2^64 - 1: the largest `bigint` key or overlapped value. */
-export const MAX_U64 = 0xffff_ffff_ffff_ffffn
-/**
- * The largest finite timeout honoured as such, 2^31-1 ms (about 24.8 days, the largest delay
- * `setTimeout` accepts). Longer finite timeouts are treated as infinite.
- */
-export const MAX_TIMEOUT_MS = 0x7fff_ffff
+export { MAX_TIMEOUT_MS, MAX_U32, MAX_U64 } from './shared.js'
+import { MAX_TIMEOUT_MS, MAX_U32, MAX_U64 } from './shared.js'
 
 const U64_EXPECTED = 'an integer in [0, 2^53-1] or a bigint in [0, 2^64-1]'
 

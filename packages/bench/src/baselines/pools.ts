@@ -26,7 +26,7 @@ export function poolifier(threads: number): Pool {
   return { run: (input) => pool.execute(input), close: () => pool.destroy() }
 }
 
-/** The shape of @iocp/core's PortPool that the scenario uses (DESIGN.md §3). */
+/** The shape of @iocp/core's PortPool that the scenario uses. */
 interface PortPoolLike {
   run(input: unknown): Promise<unknown>
   close(): Promise<void>

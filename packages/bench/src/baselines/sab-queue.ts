@@ -1,7 +1,9 @@
 /**
  * The pure-JS peer: a bounded multi-producer multi-consumer queue of packets in
  * `SharedArrayBuffer`s, the queue a user would write instead of a completion port. Consumers
- * (and producers, when it is full) park in `Atomics.wait`; nothing spins.
+ * (and producers, when it is full) park in `Atomics.wait`. By default nothing spins; a consumer
+ * opened with `spinMicroseconds` polls the queue that long before it parks, as a completion
+ * port's waiter does by default (for like-for-like comparisons).
  *
  * The algorithm is Dmitry Vyukov's bounded MPMC queue: every cell carries a sequence number that
  * says whose turn it is (a producer's at lap `pos`: `seq == pos`; a consumer's: `seq == pos + 1`),
@@ -46,12 +48,17 @@ export class SabQueue {
   readonly #sequences: Int32Array
   readonly #cells: Float64Array
   readonly #mask: number
+  /** How long (ms) a consumer polls before it parks; 0: it parks at once. */
+  readonly #spinMs: number
 
   /**
    * @param init - the capacity of a new queue (rounded up to a power of two, at most 2^29),
    *   or the {@link SabQueue.buffers} of an existing one.
+   * @param options.spinMicroseconds - how long this thread, as a consumer, polls an empty queue
+   *   before it parks in `Atomics.wait` (default 0: it parks at once).
    */
-  constructor(init: number | SabQueueBuffers) {
+  constructor(init: number | SabQueueBuffers, options: { spinMicroseconds?: number } = {}) {
+    this.#spinMs = (options.spinMicroseconds ?? 0) / 1000
     if (typeof init === 'number') {
       let capacity = 2
       while (capacity < init) capacity *= 2
@@ -232,6 +239,13 @@ export class SabQueue {
   popMany(out: Float64Array, max: number): number {
     let taken = this.tryPopMany(out, max)
     if (taken > 0) return taken
+    if (this.#spinMs > 0) {
+      const until = performance.now() + this.#spinMs
+      do {
+        taken = this.tryPopMany(out, max)
+        if (taken > 0) return taken
+      } while (performance.now() < until)
+    }
     const control = this.#control
     for (;;) {
       const epoch = Atomics.load(control, NOT_EMPTY)

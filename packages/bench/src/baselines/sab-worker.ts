@@ -20,12 +20,14 @@ interface Data {
   /** Producers: packets per pushMany (1 = one push() per packet). */
   batch: number
   latency?: SharedArrayBuffer
+  /** Consumers poll this long before they park (0 or absent: they park at once). */
+  spinMicroseconds?: number
 }
 
 const BATCH = 256
 const data = workerData as Data
 const control = new Control(data.control)
-const queues = data.queues.map((buffers) => new SabQueue(buffers))
+const queues = data.queues.map((buffers) => new SabQueue(buffers, { spinMicroseconds: data.spinMicroseconds ?? 0 }))
 const queue = queues[0]!
 
 function consume(max: number): void {

@@ -11,7 +11,7 @@
  * Peers, case by case: the SAB + Atomics queue with the same workers and STOP protocol
  * (consumers park in `Atomics.wait`; the batched forms push and pop a run of cells with one
  * CAS), MessagePort streaming (one channel per producer-consumer pair, round-robin; the batched
- * form sends a Float64Array of 256 packets per message), and the native limit (the batched
+ * form sends a Float64Array of 256 packets per message), and the C++ driver (the batched
  * form posts 256 per `Port::postMany` and gets up to 256 per call).
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads'
@@ -230,7 +230,7 @@ async function run(context: Context): Promise<Group[]> {
       ...(c.producers === 'main' ? { chart: { consumers: c.consumers, form: c.form } } : {}),
     })
   }
-  context.progress('fanout: native limit')
+  context.progress('fanout: C++ driver')
   const native = await context.limit.run(['fanout.', 'workers.'])
   for (const group of groups) group.rows.push(limitRow(native, group.id, `${group.id}.native`))
   return groups
@@ -240,6 +240,6 @@ export const fanout: Scenario = {
   name: 'fanout',
   title: '2. Across threads',
   summary:
-    'main -> 1 and 2 worker consumers (post / get, and batched postMany / getManyInto of 256), and 2 worker producers -> 2 worker consumers; timed loops that count every packet, beside the SAB + Atomics queue, MessagePort streaming and the native limit.',
+    'main -> 1 and 2 worker consumers (post / get, and batched postMany / getManyInto of 256), and 2 worker producers -> 2 worker consumers; timed loops that count every packet, beside the SAB + Atomics queue, MessagePort streaming and the C++ driver.',
   run,
 }

@@ -1,7 +1,7 @@
 /**
  * Scenario 5, memory: bytes of resident memory per queued packet, with 10^6 packets queued and
  * nobody dequeuing. Each JS figure comes from a fresh child process (`memory-probe.ts`) that
- * measures its RSS growth between two full GCs; the native limit measures the same in C++. A
+ * measures its RSS growth between two full GCs; the C++ driver measures the same in C++. A
  * port's queue is a ring that doubles, so the figure includes the ring's unused tail (2^20 slots
  * for 10^6 packets); the SAB queue is sized up front to the next power of two, the same way.
  */
@@ -39,7 +39,7 @@ async function run(context: Context): Promise<Group[]> {
   rows.push(await row('memory.sab', 'SAB + Atomics queue, capacity 2^20', 'sab', 'sab', runs))
   context.progress('memory: MessagePort')
   rows.push(await row('memory.messageport', 'MessagePort, 10^6 messages unread', 'messageport', 'messageport', runs))
-  context.progress('memory: native limit')
+  context.progress('memory: C++ driver')
   rows.push(limitRow(await context.limit.run(['memory']), 'memory', 'memory.native', 'native engine (C++), 10^6 queued'))
   return [
     {

@@ -5,8 +5,14 @@
  * the runs) and the p50 / p99 of every timed round trip, in microseconds, as ping measured them.
  *
  * Peers: the same bounce through two SAB + Atomics queues (each side parks in `Atomics.wait`),
- * through one `MessageChannel` (each side on its event loop), and the native limit (two C++
+ * through one `MessageChannel` (each side on its event loop), and the C++ driver (two C++
  * threads, two ports).
+ *
+ * Like for like: a port's waiter polls for up to 20 µs before it parks (its default
+ * `spinMicroseconds`, the C++ driver's too), which is worth most in exactly this case. So the
+ * port runs both ways, spinning (its default) and parking at once (`spinMicroseconds: 0`), and
+ * so does the SAB queue (parking at once, as a plain queue does, and spinning the same 20 µs):
+ * each port row has a SAB row that waits the same way.
  */
 import { MessageChannel } from 'node:worker_threads'
 import { CompletionPort } from '@iocp/core'
@@ -66,9 +72,13 @@ function maxTrips(budget: Budget): number {
   return budget.quick ? 200_000 : 2_000_000
 }
 
-async function portRuns(budget: Budget): Promise<PingPongRuns> {
-  const there = new CompletionPort({ concurrency: 1 })
-  const back = new CompletionPort({ concurrency: 1 })
+/** The port's default spin before parking, which the spinning SAB row copies. */
+const PORT_SPIN_US = 20
+
+async function portRuns(budget: Budget, spinMicroseconds: number | undefined): Promise<PingPongRuns> {
+  const options = spinMicroseconds === undefined ? { concurrency: 1 } : { concurrency: 1, spinMicroseconds }
+  const there = new CompletionPort(options)
+  const back = new CompletionPort(options)
   const latency = new SharedArrayBuffer(maxTrips(budget) * 8)
   const handles = (): unknown[] => [there.handle, back.handle]
   const specs: WorkerSpec[] = [
@@ -86,14 +96,14 @@ async function portRuns(budget: Budget): Promise<PingPongRuns> {
   }
 }
 
-async function sabRuns(budget: Budget): Promise<PingPongRuns> {
+async function sabRuns(budget: Budget, spinMicroseconds: number): Promise<PingPongRuns> {
   const there = new SabQueue(16)
   const back = new SabQueue(16)
   const latency = new SharedArrayBuffer(maxTrips(budget) * 8)
   const queues = [there.buffers, back.buffers]
   const specs: WorkerSpec[] = [
-    { file: sabWorker, name: 'SAB ping', data: { role: 'ping', queues, slot: 0, latency } },
-    { file: sabWorker, name: 'SAB pong', data: { role: 'pong', queues } },
+    { file: sabWorker, name: 'SAB ping', data: { role: 'ping', queues, slot: 0, latency, spinMicroseconds } },
+    { file: sabWorker, name: 'SAB pong', data: { role: 'pong', queues, spinMicroseconds } },
   ]
   let team: Team | undefined
   try {
@@ -141,23 +151,47 @@ async function row(id: string, label: string, impl: Impl, measure: () => Promise
 
 async function run(context: Context): Promise<Group[]> {
   const { budget } = context
-  context.progress('pingpong: CompletionPort')
-  const rows: Row[] = [await row('pingpong.port', 'CompletionPort post / get', 'port', () => portRuns(budget))]
-  context.progress('pingpong: SAB + Atomics queue')
-  rows.push(await row('pingpong.sab', 'SAB + Atomics queue push / pop', 'sab', () => sabRuns(budget)))
+  context.progress('pingpong: CompletionPort (spinning, its default)')
+  const spinning: Row[] = [
+    await row('pingpong.port', `CompletionPort post / get (spins up to ${PORT_SPIN_US} us, its default)`, 'port', () =>
+      portRuns(budget, undefined),
+    ),
+  ]
+  context.progress('pingpong: SAB + Atomics queue, spinning')
+  spinning.push(
+    await row('pingpong.sab.spin', `SAB + Atomics queue push / pop, spinning ${PORT_SPIN_US} us`, 'sab', () =>
+      sabRuns(budget, PORT_SPIN_US),
+    ),
+  )
   context.progress('pingpong: MessagePort')
-  rows.push(await row('pingpong.messageport', 'MessagePort.postMessage', 'messageport', () => messagePortRuns(budget)))
-  context.progress('pingpong: native limit')
-  rows.push(limitRow(await context.limit.run(['pingpong']), 'pingpong', 'pingpong.native'))
+  spinning.push(await row('pingpong.messageport', 'MessagePort.postMessage (event loop)', 'messageport', () => messagePortRuns(budget)))
+  context.progress('pingpong: C++ driver')
+  spinning.push(
+    limitRow(await context.limit.run(['pingpong']), 'pingpong', 'pingpong.native', `C++ driver of the same engine (spins up to ${PORT_SPIN_US} us)`),
+  )
+  context.progress('pingpong: CompletionPort, parking at once')
+  const parking: Row[] = [
+    await row('pingpong.parking.port', 'CompletionPort post / get, spinMicroseconds: 0', 'port', () => portRuns(budget, 0)),
+  ]
+  context.progress('pingpong: SAB + Atomics queue, parking at once')
+  parking.push(await row('pingpong.sab', 'SAB + Atomics queue push / pop', 'sab', () => sabRuns(budget, 0)))
   return [
     {
       id: 'pingpong',
-      title: 'Ping-pong between two workers through two ports',
+      title: `Ping-pong between two workers through two ports, waiters spinning up to ${PORT_SPIN_US} us before they park`,
       unit: 'round trips/s',
       better: 'higher',
       subject: 'pingpong.port',
       limit: 'pingpong.native',
-      rows,
+      rows: spinning,
+    },
+    {
+      id: 'pingpong.parking',
+      title: 'Ping-pong between two workers through two ports, waiters parking at once',
+      unit: 'round trips/s',
+      better: 'higher',
+      subject: 'pingpong.parking.port',
+      rows: parking,
     },
   ]
 }
@@ -166,6 +200,6 @@ export const pingpong: Scenario = {
   name: 'pingpong',
   title: '3. Ping-pong latency',
   summary:
-    'two workers bounce a packet through two ports: round trips per second and p50 / p99 round-trip latency, beside two SAB + Atomics queues, a MessageChannel and the native limit.',
+    'two workers bounce a packet through two ports: round trips per second and p50 / p99 round-trip latency, beside two SAB + Atomics queues, a MessageChannel and the C++ driver; like for like, once with waiters spinning 20 us before they park (the port\'s default) and once parking at once.',
   run,
 }

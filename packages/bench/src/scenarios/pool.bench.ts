@@ -6,14 +6,27 @@
  *
  * Rows: PortPool.run (when @iocp/core exports PortPool), Piscina 5's run() with the same task
  * module and the same thread count, and poolifier's FixedThreadPool.execute() with the same task
- * function. No native limit: a pool is a JS construct.
+ * function. No C++ row: a pool is a JS construct.
+ *
+ * Time to the first result: a new pool, then one task; the milliseconds from the constructor
+ * until that task's promise settles (workers booting, the task module loading, the first round
+ * trip), each run a fresh pool, destroyed after.
+ *
+ * The busy machine: the 64-in-flight case again, while one CPU-bound thread per core spins
+ * beside the pool (harness/busy.ts). The spinners start right before each pool's timed runs (its
+ * warm-up included) and stop right after them, the same for every pool in the run.
  */
 import { availableParallelism } from 'node:os'
 import { piscina, poolifier, portPool, type Pool } from '../baselines/pools.js'
+import { BusyMachine } from '../harness/busy.js'
 import { attempt, failed, measured, unavailable, type Group, type Impl, type Row } from '../report.js'
 import { sizedRuns, type Budget, type Context, type Scenario } from '../scenario.js'
 
 const WINDOWS = [64, 1000]
+/** The tasks in flight of the busy-machine case. */
+const BUSY_WINDOW = 64
+/** The id part of the busy-machine group. */
+const BUSY = 'busy'
 /** Tasks in the warm-up run that sizes the timed runs. */
 const FIRST = 2_000
 
@@ -48,35 +61,79 @@ function drive(pool: Pool, total: number, window: number): Promise<number> {
   })
 }
 
+/** The timed runs of `window` tasks in flight, with `spinners` CPU-bound threads beside them (0: none). */
+async function timedRuns(pool: Pool, window: number, spinners: number, budget: Budget): Promise<number[]> {
+  const busy = spinners > 0 ? await BusyMachine.start(spinners) : undefined
+  try {
+    return await sizedRuns(budget, FIRST, (n) => drive(pool, n, window))
+  } finally {
+    await busy?.stop()
+  }
+}
+
+/** Milliseconds from opening a pool to its first result, once per run, each a fresh pool. */
+async function firstResultRuns(open: () => Promise<Pool | string> | Pool, budget: Budget): Promise<number[] | string> {
+  const runs: number[] = []
+  for (let r = 0; r < budget.runs; r++) {
+    const start = performance.now()
+    const pool = await open()
+    if (typeof pool === 'string') return pool
+    try {
+      const output = await pool.run(7)
+      if (output !== 7) throw new Error(`the first task returned ${String(output)}, expected 7`)
+      runs.push(performance.now() - start)
+    } finally {
+      await pool.close()
+    }
+  }
+  return runs
+}
+
+async function firstResultRow(name: string, impl: Impl, open: () => Promise<Pool | string> | Pool, budget: Budget): Promise<Row> {
+  const id = `pool.first.${impl === 'port' ? 'portpool' : impl}`
+  const label = `${name}: new pool, first result`
+  return attempt(id, label, impl, async () => {
+    const runs = await firstResultRuns(open, budget)
+    return typeof runs === 'string' ? unavailable(id, label, impl, runs) : measured(id, label, impl, runs)
+  })
+}
+
+/** One pool's rows: each window, then the busy machine, by case key. */
 async function poolRows(
   name: string,
   impl: Impl,
   open: () => Promise<Pool | string> | Pool,
   budget: Budget,
-): Promise<Map<number, Row>> {
-  const rows = new Map<number, Row>()
-  const id = (window: number): string => `pool.${window}.${impl === 'port' ? 'portpool' : impl}`
-  const label = (window: number): string => `${name}, window ${window}`
+  spinners: number,
+): Promise<Map<number | typeof BUSY, Row>> {
+  const rows = new Map<number | typeof BUSY, Row>()
+  const cases: Array<{ key: number | typeof BUSY; window: number; spinners: number }> = [
+    ...WINDOWS.map((window) => ({ key: window, window, spinners: 0 })),
+    { key: BUSY, window: BUSY_WINDOW, spinners },
+  ]
+  const id = (key: number | typeof BUSY): string => `pool.${key}.${impl === 'port' ? 'portpool' : impl}`
+  const label = (key: number | typeof BUSY): string =>
+    key === BUSY ? `${name}, window ${BUSY_WINDOW}, ${spinners} spinning threads beside it` : `${name}, window ${key}`
   let pool: Pool | string | undefined
   try {
     pool = await open()
-    for (const window of WINDOWS) {
+    for (const c of cases) {
       if (typeof pool === 'string') {
-        rows.set(window, unavailable(id(window), label(window), impl, pool))
+        rows.set(c.key, unavailable(id(c.key), label(c.key), impl, pool))
         continue
       }
       const running = pool
       rows.set(
-        window,
-        await attempt(id(window), label(window), impl, async () =>
-          measured(id(window), label(window), impl, await sizedRuns(budget, FIRST, (n) => drive(running, n, window))),
+        c.key,
+        await attempt(id(c.key), label(c.key), impl, async () =>
+          measured(id(c.key), label(c.key), impl, await timedRuns(running, c.window, c.spinners, budget)),
         ),
       )
     }
     if (typeof pool === 'object') await pool.close()
   } catch (error) {
     // Opening or closing the pool failed: every row not yet measured fails with it.
-    for (const window of WINDOWS) if (!rows.has(window)) rows.set(window, failed(id(window), label(window), impl, error))
+    for (const c of cases) if (!rows.has(c.key)) rows.set(c.key, failed(id(c.key), label(c.key), impl, error))
   }
   return rows
 }
@@ -85,25 +142,52 @@ async function run(context: Context): Promise<Group[]> {
   const { budget } = context
   const threads = availableParallelism()
   context.progress(`pool: PortPool (${threads} threads)`)
-  const port = await poolRows('PortPool.run', 'port', () => portPool(threads), budget)
+  // The busy machine: one spinning thread per core.
+  const spinners = availableParallelism()
+  const port = await poolRows('PortPool.run', 'port', () => portPool(threads), budget, spinners)
   context.progress(`pool: Piscina (${threads} threads)`)
-  const pisc = await poolRows('Piscina.run', 'piscina', () => piscina(threads), budget)
+  const pisc = await poolRows('Piscina.run', 'piscina', () => piscina(threads), budget, spinners)
   context.progress(`pool: poolifier (${threads} threads)`)
-  const poolf = await poolRows('poolifier FixedThreadPool.execute', 'poolifier', () => poolifier(threads), budget)
-  return WINDOWS.map((window) => ({
-    id: `pool.${window}`,
-    title: `Pool round trip of a tiny task, ${window} in flight, ${threads} threads`,
+  const poolf = await poolRows('poolifier FixedThreadPool.execute', 'poolifier', () => poolifier(threads), budget, spinners)
+  const group = (key: number | typeof BUSY, title: string, chart: string): Group => ({
+    id: `pool.${key}`,
+    title,
     unit: 'tasks/s',
     better: 'higher' as const,
-    subject: `pool.${window}.portpool`,
-    rows: [port.get(window)!, pisc.get(window)!, poolf.get(window)!],
-  }))
+    subject: `pool.${key}.portpool`,
+    rows: [port.get(key)!, pisc.get(key)!, poolf.get(key)!],
+    poolChart: chart,
+  })
+  context.progress('pool: time to the first result')
+  const first: Group = {
+    id: 'pool.first',
+    title: `Time to the first result: a new pool of ${threads} threads, then one tiny task`,
+    unit: 'ms',
+    better: 'lower',
+    subject: 'pool.first.portpool',
+    rows: [
+      await firstResultRow('PortPool', 'port', () => portPool(threads), budget),
+      await firstResultRow('Piscina', 'piscina', () => piscina(threads), budget),
+      await firstResultRow('poolifier FixedThreadPool', 'poolifier', () => poolifier(threads), budget),
+    ],
+  }
+  return [
+    ...WINDOWS.map((window) =>
+      group(window, `Pool round trip of a tiny task, ${window} in flight, ${threads} threads`, `${window} in flight`),
+    ),
+    group(
+      BUSY,
+      `Pool round trip on a busy machine: ${BUSY_WINDOW} in flight, ${threads} threads, ${spinners} CPU-bound threads spinning beside the pool`,
+      `${BUSY_WINDOW} in flight, busy machine`,
+    ),
+    first,
+  ]
 }
 
 export const pool: Scenario = {
   name: 'pool',
   title: '4. Pool round trip',
   summary:
-    'a tiny task (returns its input) through PortPool.run, Piscina.run and poolifier FixedThreadPool.execute, same task, same thread count, 64 and 1000 tasks in flight.',
+    'a tiny task (returns its input) through PortPool.run, Piscina.run and poolifier FixedThreadPool.execute, same task, same thread count, 64 and 1000 tasks in flight, 64 in flight on a busy machine (one CPU-bound thread per core spinning beside the pool during each pool\'s runs), and the time from a new pool to its first result.',
   run,
 }

@@ -10,7 +10,7 @@
  *
  * Peers, beside each form: the pure-JS SAB queue (push + pop; push x256 + one batched pop;
  * pushMany + popMany), `MessagePort.postMessage` + `receiveMessageOnPort` on one thread, and the
- * native limit (post + get; post x256 + one get of 256; postMany + one get).
+ * C++ driver (post + get; post x256 + one get of 256; postMany + one get).
  */
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads'
 import { Bench } from 'tinybench'
@@ -198,7 +198,7 @@ async function run(context: Context): Promise<Group[]> {
       return measured(id, task.label, task.impl, values.get(id)!)
     })
   }
-  context.progress('single: native limit')
+  context.progress('single: C++ driver')
   const native = await context.limit.run(['single.'])
   return [
     {
@@ -261,6 +261,6 @@ export const single: Scenario = {
   name: 'single',
   title: '1. One thread',
   summary:
-    'post + get, post + getMany, post + getManyInto and postMany + getManyInto on one thread (tinybench, 1024 packets per iteration), beside a SharedArrayBuffer + Atomics queue, MessagePort on one thread, and the native limit.',
+    'post + get, post + getMany, post + getManyInto and postMany + getManyInto on one thread (tinybench, 1024 packets per iteration), beside a SharedArrayBuffer + Atomics queue, MessagePort on one thread, and the C++ driver.',
   run,
 }

@@ -1,0 +1,497 @@
+/**
+ * The pool's workers: Piscina starts, limits, replaces and ends them; this file gives each one
+ * its loop and follows it until its thread exits.
+ *
+ * One loop per worker: a start is a Piscina task, `start(init)` of pool/worker/loop.ts, and this
+ * file's load balancer hands each start to a worker that never had one (or to none: Piscina
+ * then starts a new worker). The start loads the task module, opens the ports and answers; the
+ * loop then runs on in that worker's background, so Piscina sees an idle worker: it neither
+ * refs it (an idle pool lets the process exit) nor retires it (idleTimeout is ours, see
+ * pool/worker/loop.ts).
+ *
+ * Each loop has an index into the loop cells of shared memory (pool/shared/memory.ts): its thread id,
+ * its phase, and the task it is running. When a worker's thread exits, the cells of its loop
+ * say which task it was running and whether it ended normally; the pool does the rest
+ * (recovery, replacement) through {@link WorkerEvents.exit}.
+ *
+ * Starts that fail. A worker may fail before its loop runs: its thread cannot start (a
+ * `resourceLimits` too small, a preload that throws), it exits or crashes while the task module
+ * loads, or the module throws at import. Each such failure is a failed start, and another start
+ * replaces it, up to {@link MAX_START_FAILURES} failed starts in a row (a start whose loop runs
+ * resets the count); then the pool fails ({@link WorkerEvents.startFailed}). One case needs
+ * care: Piscina hands a task only to a worker that said it is ready, and when a worker that
+ * never got ready dies, it stops starting workers for its queue. A start waiting in that queue
+ * would wait forever, so every Piscina worker is watched from the moment it exists: when one
+ * dies before it took a start and the starts waiting outnumber the workers still booting, the
+ * surplus starts are taken back from Piscina's queue (each is abortable) and counted as failed.
+ */
+import { fileURLToPath } from 'node:url'
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads'
+import { Piscina } from 'piscina'
+import type { PortHandle } from '../../port/handle.js'
+import { noop, waitAsync } from '../../shared.js'
+import { PoolErrors } from '../shared/errors.js'
+import {
+  LIVE_LOOPS,
+  LOOP_CELLS,
+  LOOP_ENDED,
+  LOOP_IDLE_EXIT,
+  LOOP_STARTING,
+  clearLoop,
+  runningIn,
+  type PoolMemory,
+} from '../shared/memory.js'
+import type { ResolvedPoolOptions } from './options.js'
+import type { LoopInit, SideResult, StartResult } from '../shared/protocol.js'
+import { decodeError } from '../shared/codec.js'
+
+/** The workers' entry file (next to this one, in dist/): a CommonJS shim, see pool/worker/entry.cts. */
+const WORKER_ENTRY = fileURLToPath(new URL('../worker/entry.cjs', import.meta.url))
+
+/** Failed starts in a row after which the pool gives up (see the file comment). */
+export const MAX_START_FAILURES = 3
+
+/** Piscina's view of one of its workers, as its load balancer sees it. */
+interface BalancedWorker {
+  readonly id: number
+  readonly currentUsage: number
+  readonly terminating: boolean
+  readonly destroyed: boolean
+}
+
+/** One loop, as the main thread tracks it. */
+interface LoopRecord {
+  readonly index: number
+  /** The main thread's end of the loop's side channel. */
+  readonly side: MessagePort
+  /** Takes the start back while it waits in Piscina's queue. */
+  readonly abort: AbortController
+  /** The threadId of the worker the start was handed to; 0 while it waits in Piscina's queue. */
+  thread: number
+  /** Why the loop cannot start, as its start answered (the task module failed to load). */
+  failure: Error | undefined
+}
+
+/** One of Piscina's worker threads, followed until it exits. */
+interface Watched {
+  readonly worker: Worker
+  readonly threadId: number
+  /** Its last uncaught error. */
+  error: unknown
+  /** Resolves when the thread has exited. */
+  readonly exited: Promise<void>
+}
+
+/** What a start carries for the load balancer: which loop it starts. */
+interface StartTag {
+  readonly loop: number
+}
+
+/** What the workers tell the pool. */
+export interface WorkerEvents {
+  /** A message a worker posted on its `parentPort` (the pool's reports and the user's). */
+  message(message: unknown): void
+  /**
+   * A thread that ran a loop exited. `running`: the ids of the tasks its loop was running;
+   * `died`: it did not leave normally (idle exit or port closed); `cause`: its uncaught error.
+   */
+  exit(threadId: number, exitCode: number, cause: unknown, running: number[], died: boolean): void
+  /**
+   * A worker failed before its loop could run. `final`: that was the last of
+   * {@link MAX_START_FAILURES} in a row, no more loops start and the pool must fail with
+   * `error`; otherwise another start replaces it.
+   */
+  startFailed(error: Error, final: boolean): void
+  /** A loop asks, over its side channel, for the payload of task `id`. */
+  side(channel: MessagePort, id: number): void
+  /** A loop sent, over its side channel, the result of task `id` (its packet follows). */
+  sideResult(id: number, result: unknown): void
+}
+
+/** The two ports a loop opens. */
+export interface PoolPorts {
+  tasks(): PortHandle
+  results(): PortHandle
+}
+
+export class PoolWorkers {
+  readonly #options: ResolvedPoolOptions
+  readonly #memory: PoolMemory
+  readonly #ports: PoolPorts
+  readonly #events: WorkerEvents
+  readonly #piscina: Piscina
+  readonly #loops: Array<LoopRecord | undefined>
+  /** Threads that have been given a loop. */
+  readonly #assigned = new Set<number>()
+  /** Every Piscina worker whose thread has not exited yet, by threadId. */
+  readonly #watched = new Map<number, Watched>()
+  /** A loop has run (its start answered): the other minThreads loops may start. */
+  #warm = false
+  /** Failed starts since the last start whose loop ran. */
+  #failures = 0
+  /** No more loops start. */
+  #stopped = false
+  #ended: Promise<void> | undefined
+
+  /**
+   * Creates Piscina (which starts `minThreads` workers at once).
+   * @throws what `new Worker` throws for the options (bad `execArgv`, unclonable `workerData`).
+   */
+  constructor(options: ResolvedPoolOptions, memory: PoolMemory, maxLoops: number, ports: PoolPorts, events: WorkerEvents) {
+    this.#options = options
+    this.#memory = memory
+    this.#ports = ports
+    this.#events = events
+    this.#loops = new Array<LoopRecord | undefined>(maxLoops).fill(undefined)
+    this.#piscina = new Piscina({
+      filename: WORKER_ENTRY,
+      // Piscina starts a worker for each start we give it, and none of its own: the first
+      // worker then boots alone (see ensure()), and a dead worker is replaced by our start.
+      minThreads: 0,
+      // Room for workers on their way out (idle exits) next to the live ones; the loops
+      // themselves never exceed maxThreads.
+      maxThreads: 2 * options.maxThreads,
+      idleTimeout: Infinity,
+      atomics: 'disabled',
+      concurrentTasksPerWorker: 1,
+      recordTiming: false,
+      loadBalancer: this.#balance as never,
+      resourceLimits: options.resourceLimits,
+      env: options.env,
+      argv: options.argv as string[] | undefined,
+      execArgv: options.execArgv,
+      workerData: options.workerData,
+      trackUnmanagedFds: options.trackUnmanagedFds,
+      niceIncrement: options.niceIncrement,
+    } as ConstructorParameters<typeof Piscina>[0])
+    this.#piscina.on('message', (message: unknown) => this.#events.message(message))
+    // A worker's error reaches us through the worker itself (#scan); Piscina's copy of it
+    // ('error' when the worker runs no Piscina task, which is always) is not needed.
+    this.#piscina.on('error', noop)
+    // Piscina may start a worker of its own accord (to keep minThreads, or for its queue), and
+    // drops a worker that fails before it is ready: follow the one, rescue the starts that were
+    // waiting for the other. Piscina emits both before it is done with what caused them: look
+    // once it is.
+    this.#piscina.on('workerCreate', () => queueMicrotask(() => this.#scan()))
+    this.#piscina.on('workerDestroy', (worker: BalancedWorker) => {
+      const threadId = worker.id
+      queueMicrotask(() => {
+        this.#scan()
+        this.#rescueStarts(threadId, undefined, this.#watched.get(threadId)?.error)
+      })
+    })
+    this.#scan()
+  }
+
+  /** Loops started and not ended. */
+  get live(): number {
+    return Atomics.load(this.#memory.control, LIVE_LOOPS)
+  }
+
+  /** Piscina's worker threads. */
+  get threads(): Worker[] {
+    return this.#piscina.threads
+  }
+
+  /**
+   * Starts loops until `minThreads` run. Until a first loop runs, only one starts: booting a
+   * worker (Node, the addon, the task module) is CPU-bound, and workers booting side by side
+   * would each delay the first result (the rest start as soon as the first loop runs).
+   */
+  ensure(): void {
+    const target = this.#warm ? this.#options.minThreads : Math.min(this.#options.minThreads, 1)
+    while (!this.#stopped && this.live < target) {
+      if (!this.start()) return
+    }
+  }
+
+  /**
+   * The pool's first start, from its constructor: as {@link ensure}, but what `new Worker`
+   * throws for the options (a bad `execArgv`, an unclonable `workerData`) is thrown, with
+   * nothing left started.
+   */
+  boot(): void {
+    if (this.#options.minThreads > 0) this.start(true)
+  }
+
+  /**
+   * Starts one more loop. `false` if none can start now. `rethrow`: if Piscina cannot create
+   * the worker's thread, throw its error (and take the loop back) instead of counting a failed start.
+   */
+  start(rethrow = false): boolean {
+    if (this.#stopped || this.live >= this.#options.maxThreads) return false
+    const index = this.#loops.indexOf(undefined)
+    if (index < 0) return false
+    const { control } = this.#memory
+    const cell = LOOP_CELLS + 2 * index
+    Atomics.store(control, cell, 0)
+    Atomics.store(control, cell + 1, LOOP_STARTING)
+    clearLoop(this.#memory, index)
+    Atomics.add(control, LIVE_LOOPS, 1)
+    const { port1, port2 } = new MessageChannel()
+    const record: LoopRecord = { index, side: port1, abort: new AbortController(), thread: 0, failure: undefined }
+    this.#loops[index] = record
+    port1.on('message', (message: number | SideResult) => {
+      if (typeof message === 'number') this.#events.side(port1, message)
+      else this.#events.sideResult(message.id, message.result)
+    })
+    port1.unref()
+    const o = this.#options
+    const init: LoopInit & { [tag: symbol]: StartTag } = {
+      loop: index,
+      tasks: this.#ports.tasks(),
+      results: this.#ports.results(),
+      memory: this.#memory,
+      filename: o.filename,
+      defaultName: o.name,
+      minThreads: o.minThreads,
+      idleTimeout: o.idleTimeout,
+      recordTiming: o.recordTiming,
+      timeOrigin: performance.timeOrigin,
+      side: port2,
+      // For our load balancer (a symbol key: not cloned to the worker).
+      [Piscina.queueOptionsSymbol]: { loop: index },
+    }
+    let started: Promise<StartResult>
+    try {
+      started = this.#piscina.run(init, { transferList: [port2], signal: record.abort.signal }) as Promise<StartResult>
+    } catch (error) {
+      // Piscina could not even create the worker's thread.
+      port2.close()
+      if (rethrow) {
+        this.#dropLoop(record)
+        throw error
+      }
+      this.#scan()
+      this.#startFailed(record, 0, -1, error)
+      return false
+    }
+    this.#scan()
+    started.then(
+      (result) => this.#onStarted(record, result),
+      // The worker died (its exit is handled in #onExit), or the start was taken back.
+      noop,
+    )
+    return true
+  }
+
+  /**
+   * Ends the worker thread of loop `loop` now (`worker.terminate()`), for a task that outlived
+   * its abort. Its exit then goes through {@link WorkerEvents.exit} as any death does: its held
+   * packets are recovered and a replacement starts. `false` if that loop has no live thread.
+   * The thread must be running JavaScript (a thread blocked in a port's native `get()` cannot
+   * be terminated), which a task's own code always is.
+   */
+  terminate(loop: number): boolean {
+    const record = this.#loops[loop]
+    if (record === undefined || record.thread === 0) return false
+    const watched = this.#watched.get(record.thread)
+    if (watched === undefined) return false
+    void watched.worker.terminate()
+    return true
+  }
+
+  /** No more loops start (the pool is closing); the starts still waiting for a worker are taken back. */
+  stop(): void {
+    if (this.#stopped) return
+    this.#stopped = true
+    for (const record of this.#loops) {
+      if (record !== undefined && record.thread === 0) this.#takeBack(record)
+    }
+  }
+
+  /** Resolves once every loop has ended (its port closed, or its thread exited). */
+  async whenLoopsEnded(): Promise<void> {
+    const control = this.#memory.control
+    const waits: Array<Promise<void>> = []
+    for (const record of this.#loops) {
+      if (record === undefined) continue
+      const cell = LOOP_CELLS + 2 * record.index + 1
+      waits.push(
+        (async () => {
+          for (;;) {
+            const phase = Atomics.load(control, cell)
+            if (phase === LOOP_ENDED || phase === LOOP_IDLE_EXIT) return
+            const wait = waitAsync(control, cell, phase)
+            if (wait.async) await wait.value
+          }
+        })(),
+      )
+    }
+    await Promise.all(waits)
+  }
+
+  /**
+   * Ends every worker (Piscina terminates them) and resolves once every worker thread the pool
+   * ever had has exited. The loops must be out of the port's `get()` first (the ports closed):
+   * a thread blocked in native code cannot be terminated. Once.
+   */
+  end(): Promise<void> {
+    this.stop()
+    this.#ended ??= this.#piscina.destroy().then(async () => {
+      // Piscina waits for the workers it still had; a worker it had already let go of (one
+      // that crashed, or left as idle) may still be on its way out.
+      await Promise.all(Array.from(this.#watched.values(), (watched) => watched.exited))
+      for (const record of this.#loops) if (record !== undefined) this.#endLoop(record)
+    })
+    return this.#ended
+  }
+
+  /** Piscina's load balancer: each start goes to a worker that has never had one. */
+  readonly #balance = (task: Record<symbol, unknown>, workers: BalancedWorker[]): BalancedWorker | null => {
+    const tag = task[Piscina.queueOptionsSymbol] as StartTag | null | undefined
+    const record = tag == null ? undefined : this.#loops[tag.loop]
+    if (record === undefined || record.thread !== 0) return null
+    for (const worker of workers) {
+      if (worker.currentUsage !== 0 || worker.terminating || worker.destroyed || this.#assigned.has(worker.id)) {
+        continue
+      }
+      this.#assigned.add(worker.id)
+      record.thread = worker.id
+      Atomics.store(this.#memory.control, LOOP_CELLS + 2 * record.index, worker.id)
+      return worker
+    }
+    return null
+  }
+
+  /** Follows every Piscina worker not followed yet: its uncaught error, and its exit. */
+  #scan(): void {
+    for (const worker of this.#piscina.threads) {
+      const threadId = worker.threadId
+      if (threadId < 0 || this.#watched.has(threadId)) continue
+      let exited!: () => void
+      const watched: Watched = {
+        worker,
+        threadId,
+        error: undefined,
+        exited: new Promise<void>((resolve) => {
+          exited = resolve
+        }),
+      }
+      this.#watched.set(threadId, watched)
+      worker.on('error', (error: unknown) => {
+        watched.error = error
+      })
+      worker.once('exit', (code: number) => {
+        this.#watched.delete(threadId)
+        exited()
+        this.#onExit(watched, code)
+      })
+    }
+  }
+
+  #onExit(watched: Watched, exitCode: number): void {
+    const { threadId } = watched
+    this.#assigned.delete(threadId)
+    // Piscina, which heard of the exit first, may have started a worker in its place.
+    this.#scan()
+    let record: LoopRecord | undefined
+    for (const r of this.#loops) if (r !== undefined && r.thread === threadId) record = r
+    if (record === undefined) {
+      // A worker without a loop: it may have been the one a waiting start was meant for.
+      this.#rescueStarts(threadId, exitCode, watched.error)
+      return
+    }
+    const { control } = this.#memory
+    const phase = Atomics.load(control, LOOP_CELLS + 2 * record.index + 1)
+    if (phase === LOOP_STARTING) {
+      // Died (or was ended, its module having failed to load) before its loop ran: it held nothing.
+      this.#startFailed(record, threadId, exitCode, record.failure ?? watched.error)
+      return
+    }
+    const running = runningIn(this.#memory, record.index)
+    let died = false
+    if (phase !== LOOP_IDLE_EXIT) {
+      // An idle loop left the live count itself; any other end is counted here.
+      Atomics.sub(control, LIVE_LOOPS, 1)
+      if (phase !== LOOP_ENDED) died = true
+    }
+    this.#endLoop(record)
+    this.#events.exit(threadId, exitCode, watched.error, running, died)
+  }
+
+  /**
+   * A worker that never took a start is gone (`threadId`; `exitCode` if it exited, undefined
+   * if Piscina dropped it; `cause` its uncaught error). Piscina hands a waiting start only to a
+   * worker that is still booting, and starts no other for it: the starts beyond those workers
+   * would wait forever. Take them back, each a failed start.
+   */
+  #rescueStarts(threadId: number, exitCode: number | undefined, cause: unknown): void {
+    if (this.#stopped) return
+    const waiting: LoopRecord[] = []
+    for (const record of this.#loops) if (record !== undefined && record.thread === 0) waiting.push(record)
+    if (waiting.length === 0) return
+    let booting = 0
+    for (const worker of this.#piscina.threads) {
+      if (worker.threadId >= 0 && worker.threadId !== threadId && !this.#assigned.has(worker.threadId)) booting++
+    }
+    for (let i = booting; i < waiting.length && !this.#stopped; i++) {
+      const record = waiting[i]!
+      if (this.#loops[record.index] !== record || record.thread !== 0) continue
+      record.abort.abort()
+      this.#startFailed(record, threadId, exitCode ?? -1, cause)
+    }
+  }
+
+  /** A start answered: its loop runs, or the task module failed to load in its worker. */
+  #onStarted(record: LoopRecord, result: StartResult): void {
+    if (typeof result === 'number') {
+      this.#failures = 0
+      if (!this.#warm) {
+        this.#warm = true
+        this.ensure()
+      }
+      return
+    }
+    record.failure = PoolErrors.moduleFailed(this.#options.filename, decodeError(result.error))
+    const watched = this.#watched.get(record.thread)
+    if (watched !== undefined) {
+      // Its exit counts the failed start (#onExit).
+      void watched.worker.terminate()
+    } else if (this.#loops[record.index] === record) {
+      this.#startFailed(record, record.thread, -1, record.failure)
+    }
+  }
+
+  /**
+   * A loop could not start (`threadId` 0 if no worker took it). It leaves the pool; another
+   * replaces it, or, after {@link MAX_START_FAILURES} failed starts in a row, the pool fails.
+   */
+  #startFailed(record: LoopRecord, threadId: number, exitCode: number, cause: unknown): void {
+    this.#dropLoop(record)
+    if (this.#stopped) return
+    this.#failures++
+    const final = this.#failures >= MAX_START_FAILURES
+    const error =
+      record.failure ?? PoolErrors.startFailed(threadId, exitCode, cause, final ? this.#failures : 0)
+    if (final) {
+      this.stop()
+      this.#events.startFailed(error, true)
+      return
+    }
+    this.#events.startFailed(error, false)
+    this.ensure()
+  }
+
+  /** Takes back a start still waiting in Piscina's queue. */
+  #takeBack(record: LoopRecord): void {
+    record.abort.abort()
+    this.#dropLoop(record)
+  }
+
+  /** A loop that never ran leaves the pool. */
+  #dropLoop(record: LoopRecord): void {
+    if (this.#loops[record.index] !== record) return
+    Atomics.sub(this.#memory.control, LIVE_LOOPS, 1)
+    this.#endLoop(record)
+  }
+
+  #endLoop(record: LoopRecord): void {
+    const control = this.#memory.control
+    const phase = LOOP_CELLS + 2 * record.index + 1
+    if (Atomics.load(control, phase) !== LOOP_IDLE_EXIT) Atomics.store(control, phase, LOOP_ENDED)
+    Atomics.notify(control, phase)
+    record.side.close()
+    if (this.#loops[record.index] === record) this.#loops[record.index] = undefined
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The contract between a pool's main thread (port-pool.ts) and its workers (pool/worker/loop.ts), apart
+ * from the packets themselves (pool/shared/codec.ts) and the shared memory (pool/shared/memory.ts):
+ *
+ * 1. **Start.** The main thread runs one Piscina task per loop, `start(init)`, with a
+ *    {@link LoopInit}. Its own load balancer hands each start to a worker that has never had
+ *    one, so a worker runs exactly one loop. `start` records the thread in shared memory,
+ *    loads the task module and opens the ports, and answers ({@link StartResult}): the loop
+ *    then runs in the background of that worker, blocked in the task port's `get()` whenever
+ *    it has nothing to do. Piscina therefore sees idle workers: it neither refs nor times them
+ *    out, so an idle pool never keeps the process alive. A start that cannot load the task
+ *    module answers with the error; the main thread then ends that worker (pool/main/workers.ts).
+ * 2. **Side channel.** A payload that must be *transferred* (a `MessagePort` in the
+ *    `transferList`) cannot travel as bytes. Its packet carries no payload; the worker asks for
+ *    it by posting the task id on the loop's `side` port, and the main thread answers with
+ *    `{ id, payload }` (transferred) or `{ id, error }`.
+ * 3. **Reports.** What is not the answer to a task reaches the main thread as a message on the
+ *    worker's `parentPort` (Piscina turns it into a `'message'` event), marked with
+ *    {@link REPORT}: a raw packet's handler threw. Other
+ *    messages a task posts on `parentPort` are the user's, re-emitted by the pool as
+ *    `'message'`, as Piscina does.
+ */
+import type { MessagePort } from 'node:worker_threads'
+import type { PortHandle } from '../../port/handle.js'
+import type { PoolMemory } from './memory.js'
+
+/** What `start()` receives: everything one loop needs. */
+export interface LoopInit {
+  /** This loop's index in the loop cells of shared memory. */
+  readonly loop: number
+  /** The pool's task port (tasks and raw packets; drained by the workers). */
+  readonly tasks: PortHandle
+  /** The pool's results port (drained by the main thread). */
+  readonly results: PortHandle
+  readonly memory: PoolMemory
+  /** The task module's absolute path. */
+  readonly filename: string
+  /** The task name of name index 0. */
+  readonly defaultName: string
+  readonly minThreads: number
+  /** ms; `Infinity` never leaves. */
+  readonly idleTimeout: number
+  readonly recordTiming: boolean
+  /** The main thread's `performance.timeOrigin`, so times are written on its clock. */
+  readonly timeOrigin: number
+  /** The loop's end of its side channel. */
+  readonly side: MessagePort
+}
+
+/**
+ * What `start()` answers: the thread's id once its loop runs (or once it found the pool
+ * closed), or, when the task module failed to load in that worker, the error (pool/shared/codec.ts).
+ */
+export type StartResult = number | { readonly error: Uint8Array }
+
+/** The property that marks a pool's own report among the messages of a worker. */
+export const REPORT = '__iocpPortPool'
+
+/** A report from a worker to the main thread (posted on `parentPort`). */
+export type WorkerReport = {
+  readonly [REPORT]: 'packetError'
+  readonly key: number | bigint
+  readonly bytes: number
+  readonly overlapped: number | bigint
+  readonly error: Uint8Array
+}
+
+/** A side-channel answer (main -> worker). */
+export type SideReply =
+  | { readonly id: number; readonly payload: unknown }
+  | { readonly id: number; readonly error: Uint8Array }
+
+/**
+ * A result that `v8.serialize` refuses (a SharedArrayBuffer...), sent by postMessage over the
+ * loop's side channel (worker -> main) just before its result packet (encoding SIDE).
+ */
+export type SideResult = { readonly id: number; readonly result: unknown }
+
+/** Whether `message` is a pool report rather than a user's message. */
+export function isReport(message: unknown): message is WorkerReport {
+  return message !== null && typeof message === 'object' && REPORT in message
+}

@@ -1,0 +1,103 @@
+// PortPool drives Piscina through a few things Piscina's README does not document: the
+// `loadBalancer` option (its arguments: the task, carrying `Piscina.queueOptionsSymbol`, and
+// worker objects with `id`, `currentUsage`, `terminating`, `destroyed`), the `workerCreate` /
+// `workerDestroy` events, and the `Piscina.move()` symbols. @iocp/core pins Piscina exactly;
+// this suite fails loudly, naming the broken assumption, if a Piscina upgrade changes any of it.
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Piscina } from 'piscina'
+
+const CORE = fileURLToPath(new URL('../../packages/core/package.json', import.meta.url))
+const THREAD = fileURLToPath(new URL('../fixtures/piscina-thread.cjs', import.meta.url))
+
+/** The version of the piscina that @iocp/core resolves, read from its package.json. */
+function resolvedPiscinaVersion(): string {
+  let dir = dirname(createRequire(CORE).resolve('piscina'))
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version: string }
+      if (pkg.name === 'piscina') return pkg.version
+    } catch {
+      // not here; go up
+    }
+    const parent = dirname(dir)
+    if (parent === dir) throw new Error('piscina/package.json not found')
+    dir = parent
+  }
+}
+
+const pools: Piscina[] = []
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((pool) => pool.destroy()))
+})
+
+describe('the Piscina that @iocp/core uses', () => {
+  it('is pinned to one exact version, and that version is the one installed', () => {
+    const pinned = (JSON.parse(readFileSync(CORE, 'utf8')) as { dependencies: Record<string, string> }).dependencies.piscina
+    expect(pinned, '@iocp/core must pin piscina exactly (no range): see this file').toMatch(/^\d+\.\d+\.\d+$/)
+    expect(resolvedPiscinaVersion(), 'the installed piscina is not the pinned one').toBe(pinned)
+  })
+
+  it('exports the symbols PortPool reads', () => {
+    expect(typeof Piscina.queueOptionsSymbol, 'Piscina.queueOptionsSymbol').toBe('symbol')
+    expect(typeof Piscina.valueSymbol, 'Piscina.valueSymbol (Piscina.move)').toBe('symbol')
+    expect(typeof Piscina.transferableSymbol, 'Piscina.transferableSymbol (Piscina.move)').toBe('symbol')
+    const moved = Piscina.move(new ArrayBuffer(1)) as unknown as Record<symbol, unknown>
+    expect(moved[Piscina.valueSymbol], 'Piscina.move() keeps the value under valueSymbol').toBeInstanceOf(ArrayBuffer)
+    expect(moved[Piscina.transferableSymbol], 'Piscina.move() keeps the transferable under transferableSymbol').toBeInstanceOf(ArrayBuffer)
+  })
+
+  it('calls loadBalancer with the task (queueOptionsSymbol intact) and workers of the shape PortPool reads, and obeys its choice', async () => {
+    const seen: Array<{ tag: unknown; workers: unknown[] }> = []
+    const created: unknown[] = []
+    const pool = new Piscina({
+      filename: THREAD,
+      minThreads: 2,
+      maxThreads: 2,
+      idleTimeout: Infinity,
+      atomics: 'disabled',
+      concurrentTasksPerWorker: 1,
+      recordTiming: false,
+      loadBalancer: ((task: Record<symbol, unknown>, workers: Array<Record<string, unknown>>) => {
+        seen.push({ tag: task[Piscina.queueOptionsSymbol], workers: workers.map((w) => ({ ...pick(w) })) })
+        // Choose the last idle worker, as PortPool chooses one it has not used yet.
+        for (let i = workers.length - 1; i >= 0; i--) if (workers[i]!.currentUsage === 0) return workers[i]
+        return null
+      }) as never,
+    } as ConstructorParameters<typeof Piscina>[0])
+    pools.push(pool)
+    pool.on('workerCreate', (worker: unknown) => created.push(worker))
+    // PortPool puts its tag on the task value itself, under queueOptionsSymbol.
+    const threadId = (await pool.run({ [Piscina.queueOptionsSymbol]: { loop: 7 } })) as number
+    expect(seen.length, 'loadBalancer was never called').toBeGreaterThan(0)
+    const last = seen.at(-1)!
+    expect(last.tag, 'the task no longer carries its queueOptionsSymbol value').toEqual({ loop: 7 })
+    for (const worker of last.workers) {
+      expect(worker, 'a worker given to loadBalancer lacks a field PortPool reads').toEqual({
+        id: expect.any(Number),
+        currentUsage: expect.any(Number),
+        terminating: expect.any(Boolean),
+        destroyed: expect.any(Boolean),
+      })
+    }
+    const chosen = (last.workers as Array<{ id: number; currentUsage: number }>).filter((w) => w.currentUsage === 0).at(-1)!
+    expect(threadId, "the task did not run on the worker loadBalancer chose (worker.id is its threadId)").toBe(chosen.id)
+    expect(created.length, "'workerCreate' is not emitted").toBeGreaterThan(0)
+  })
+
+  it("emits 'workerDestroy', with a worker that has a numeric id, when a worker exits", async () => {
+    const pool = new Piscina({ filename: THREAD, minThreads: 1, maxThreads: 1, idleTimeout: Infinity })
+    pools.push(pool)
+    await pool.run(null)
+    const destroyed = new Promise<{ id: unknown }>((resolve) => pool.once('workerDestroy', resolve))
+    await pool.threads[0]!.terminate()
+    expect(typeof (await destroyed).id, "'workerDestroy' no longer passes a worker with an id").toBe('number')
+  })
+})
+
+function pick(worker: Record<string, unknown>): Record<string, unknown> {
+  return { id: worker.id, currentUsage: worker.currentUsage, terminating: worker.terminating, destroyed: worker.destroyed }
+}

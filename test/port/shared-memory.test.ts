@@ -1,0 +1,186 @@
+// The packet path in shared memory: post() and a get() that may take a packet run in JS on the
+// port's control block and ring; everything else runs in native code on the same memory under
+// the same lock. These tests hold the two paths to one behaviour: FIFO across both and across
+// the ring's growth, capacity, held records, C++ producers beside JS ones, bounded memory for a
+// consumer that never yields, handles that cannot be guessed, and a binding that fails closed.
+import { spawnSync } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { CompletionPort, PacketBatch, PortClosedError, PortFullError } from '@iocp/core'
+import { sharedCells, startFixture } from '../fixtures/harness.js'
+
+const require = createRequire(import.meta.url)
+const native = require('@iocp/native') as typeof import('@iocp/native')
+
+function runFixture(name: string, args: string[], nodeArgs: string[] = []): Record<string, number> {
+  const script = fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url))
+  const run = spawnSync(process.execPath, [...nodeArgs, script, ...args], { encoding: 'utf8' })
+  if (run.status !== 0) throw new Error(`${name} failed (${run.status}): ${run.stderr}`)
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as Record<string, number>
+}
+
+describe('one queue, two paths', () => {
+  it('keeps FIFO across JS posts, native posts (bigints, payloads, postMany) and the ring growing', () => {
+    const port = new CompletionPort({ concurrency: 1 })
+    const expected: Array<number | bigint> = []
+    const batch = new PacketBatch(100)
+    let key = 0
+    // 5000 packets overflow the first ring (1024 slots) several times over.
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 50; i++) expected.push(key), port.post(key++)
+      const big = BigInt(key++) + 2n ** 60n
+      expected.push(big), port.post(big, 1, 2)
+      expected.push(key), port.post(key++, 0, 0, new Uint8Array([round]))
+      batch.clear()
+      for (let i = 0; i < 48; i++) expected.push(key), batch.push(key++)
+      expect(port.postMany(batch)).toBe(48)
+    }
+    expect(port.stats().queued).toBe(expected.length)
+    const got: Array<number | bigint> = []
+    while (got.length < expected.length) {
+      if (got.length % 3 === 0) {
+        for (const p of port.getMany(7, 0)) got.push(p.key)
+      } else {
+        got.push(port.get(0)!.key)
+      }
+    }
+    expect(got).toEqual(expected)
+    expect(port.stats()).toMatchObject({ queued: 0, posted: expected.length, dequeued: expected.length })
+    port.close()
+  })
+
+  it('refuses a post past capacity on the fast path, and takes it again once there is room', () => {
+    const port = new CompletionPort({ concurrency: 1, capacity: 3 })
+    port.post(1), port.post(2), port.post(3)
+    expect(() => port.post(4)).toThrow(PortFullError)
+    expect(port.stats()).toMatchObject({ queued: 3, posted: 3 })
+    expect(port.get(0)?.key).toBe(1)
+    port.post(4)
+    expect([port.get(0)?.key, port.get(0)?.key, port.get(0)?.key, port.get(0)]).toEqual([2, 3, 4, null])
+    port.close()
+  })
+
+  it('after close(), a post and a get in any form go to the native path and say so', () => {
+    const port = new CompletionPort({ concurrency: 1 })
+    port.post(1)
+    expect(port.get(0)?.key).toBe(1) // this thread may now take packets in JS
+    port.post(2)
+    expect(port.close().map((p) => p.key)).toEqual([2])
+    expect(() => port.post(3)).toThrow(PortClosedError)
+    expect(() => port.get(0)).toThrow(PortClosedError)
+  })
+
+  it('records the packet a worker took in JS as held, for recoverHeld, on a port that tracks them', async () => {
+    const port = new CompletionPort({ concurrency: 1, trackHeld: true })
+    for (let key = 1; key <= 3; key++) port.post(key, key * 10, key * 100)
+    // The first get is native (it associates the thread); the second takes packet 2 in JS.
+    const worker = startFixture('consumer.mjs', { handle: port.handle, mode: 'get', limit: 2 })
+    const threadId = worker.worker.threadId
+    await worker.exited
+    expect(port.stats()).toMatchObject({ running: 0, queued: 1 })
+    expect(port.recoverHeld(threadId).map((p) => [p.key, p.bytes, p.overlapped])).toEqual([[2, 20, 200]])
+    expect(port.recoverHeld(threadId)).toEqual([])
+    port.close()
+  })
+
+  it('keeps nothing for exited threads on a port that does not track held packets', async () => {
+    const port = new CompletionPort({ concurrency: 1 })
+    for (let key = 1; key <= 3; key++) port.post(key)
+    const worker = startFixture('consumer.mjs', { handle: port.handle, mode: 'get', limit: 2 })
+    const threadId = worker.worker.threadId
+    await worker.exited
+    expect(port.stats()).toMatchObject({ running: 0, queued: 1 })
+    expect(port.recoverHeld(threadId)).toEqual([])
+    port.close()
+  })
+})
+
+describe('JS and C++ producers on one port', () => {
+  it('delivers every packet of 2 JS and 2 C++ producers to 3 consumers exactly once, FIFO per producer', async () => {
+    const jsProducers = 2
+    const cppProducers = 2
+    const producers = jsProducers + cppProducers
+    const perProducer = 30_000
+    const concurrency = 2
+    const port = new CompletionPort({ concurrency })
+    const cells = sharedCells(4)
+    const seen = sharedCells(producers * perProducer)
+    const consumers = (['get', 'getMany', 'get'] as const).map((mode) =>
+      startFixture('stress-consumer.mjs', { handle: port.handle, mode, perProducer, cells, seen }),
+    )
+    const posters = Array.from({ length: jsProducers }, (_, producer) =>
+      startFixture('stress-producer.mjs', { handle: port.handle, producer, perProducer }),
+    )
+    const handle = port.handle
+    const opened = native.openPort(handle.id, handle.pin)
+    if (typeof opened === 'number') throw new Error('could not open the port natively')
+    native.debugNativeProducers(opened, jsProducers, cppProducers, perProducer)
+    await Promise.all(posters.map((p) => p.exited))
+    native.debugJoinNativeProducers()
+    port.shutdown()
+    const done = await Promise.all(consumers.map((c) => c.message('done')))
+    await Promise.all(consumers.map((c) => c.exited))
+
+    expect(done.every((d) => d.closed === true)).toBe(true)
+    expect(Atomics.load(cells, 2)).toBe(producers * perProducer)
+    expect(Atomics.load(cells, 3)).toBe(0) // no per-producer order broken
+    let wrong = 0
+    for (let i = 0; i < seen.length; i++) if (seen[i] !== 1) wrong++
+    expect(wrong).toBe(0)
+    expect(Atomics.load(cells, 1)).toBeLessThanOrEqual(concurrency)
+    expect(port.stats()).toMatchObject({ posted: producers * perProducer, dequeued: producers * perProducer, queued: 0 })
+    expect(native.debugCounts().payloads).toBe(0) // every C++ payload reached a consumer
+    port.close()
+  })
+})
+
+describe('memory and handles', () => {
+  it('keeps memory bounded for a consumer that never yields, with 64 KiB payloads', () => {
+    // 16 000 x 64 KiB = 1000 MiB of payloads: before payloads were copied into V8-owned memory,
+    // each was freed only when the event loop turned, and this loop grew past 1 GiB.
+    const { peakMiB } = runFixture('payload-loop.mjs', ['16000', String(64 * 1024)])
+    expect(peakMiB).toBeLessThan(400)
+  })
+
+  it('drops the handle-table entries of ports that were never closed', () => {
+    const { ports, payloads } = runFixture('dropped-ports.mjs', ['5000'], ['--expose-gc'])
+    expect(ports).toBeLessThan(200)
+    expect(payloads).toBe(0)
+  })
+
+  it('makes handles that cannot be guessed from another one', () => {
+    const a = new CompletionPort()
+    const b = new CompletionPort()
+    const ha = a.handle
+    const hb = b.handle
+    expect(Math.abs(hb.id - ha.id)).toBeGreaterThan(1)
+    for (const id of [ha.id + 1, ha.id - 1, hb.id + 1, hb.id - 1, 1, 2, 3]) {
+      if (id === ha.id || id === hb.id || !Number.isSafeInteger(id) || id < 0) continue
+      expect(() => CompletionPort.fromHandle({ kind: 'iocp.port', id, pin: ha.pin })).toThrow(PortClosedError)
+    }
+    a.close()
+    b.close()
+  })
+
+  it('fails closed when the binding is handed something that is not a port', () => {
+    const port = new CompletionPort()
+    const handle = port.handle
+    const opened = native.openPort(handle.id, handle.pin)
+    if (typeof opened === 'number') throw new Error('could not open the port natively')
+    const methods = Object.getPrototypeOf(opened) as Record<string, (...args: unknown[]) => unknown>
+    for (const forged of [{}, 42, null, Symbol('x'), new Uint8Array(8)]) {
+      for (const [method, args] of [['post', [1, 0, 0]], ['get', [0]], ['stats', [new Float64Array(8)]], ['control', []]] as const) {
+        let thrown: unknown
+        try {
+          methods[method]!.call({ external: forged }, ...args)
+        } catch (error) {
+          thrown = error
+        }
+        expect(thrown).toBeInstanceOf(TypeError)
+        expect((thrown as { code?: string }).code).toBe('ERR_INVALID_ARG_TYPE')
+      }
+    }
+    port.close()
+  })
+})
