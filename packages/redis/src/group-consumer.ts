@@ -18,6 +18,7 @@
  */
 import type { Redis } from 'ioredis'
 import type { ScriptedRedis } from './scripts.js'
+import { settledWithin } from './wait.js'
 
 /** One stream entry as delivered: its id, its fields (binary), and its delivery count. */
 export interface Entry {
@@ -120,6 +121,10 @@ export class GroupConsumer {
       // Ends the blocked XREADGROUP now (it returns nil) instead of after blockMs.
       await this.#o.cmd.client('UNBLOCK', this.#blockingId).catch(() => {})
     }
+    // After a reconnection the id may be stale: then the blocked read is cut by disconnecting
+    // (entries it was being sent stay pending for this consumer, and are reclaimed by another).
+    await settledWithin(this.#reading!, 500)
+    this.#o.blocking.disconnect()
     await this.#reading
   }
 

@@ -16,6 +16,7 @@ import { connect, disconnect, type RedisTarget } from './connection.js'
 import { DeadLetterError, RemoteClosedError, intOption, invalidType, stringOption } from './errors.js'
 import { keysOf, type Keys } from './keys.js'
 import { withScripts, type ScriptedRedis } from './scripts.js'
+import { settledWithin } from './wait.js'
 
 /** Options of {@link RemotePool.connect}. */
 export interface RemotePoolOptions {
@@ -120,7 +121,7 @@ export class RemotePool<Payload = unknown, Result = unknown> {
   #duplicates = 0
   #closed = false
   #lastReply = '0-0'
-  #reading: Promise<void>
+  #reading: Promise<void> = Promise.resolve()
   #ttlTimer: NodeJS.Timeout
   #replyConnId: number | undefined
   #idle: (() => void) | undefined
@@ -135,7 +136,6 @@ export class RemotePool<Payload = unknown, Result = unknown> {
     this.#replyTtlMs = options.replyTtlMs
     this.#ttlTimer = setInterval(() => void this.#touch(), Math.max(1000, Math.floor(this.#replyTtlMs / 4)))
     this.#ttlTimer.unref()
-    this.#reading = this.#readReplies()
   }
 
   /**
@@ -168,6 +168,7 @@ export class RemotePool<Payload = unknown, Result = unknown> {
     this.#replies.on('ready', () => {
       this.#replies.client('ID').then((id) => (this.#replyConnId = Number(id)), () => {})
     })
+    this.#reading = this.#readReplies()
     // A Redis that came back without its data has lost the reply stream: make it again.
     this.#cmd.on('ready', () => void this.#makeReplyStream().catch(() => {}))
   }
@@ -201,7 +202,14 @@ export class RemotePool<Payload = unknown, Result = unknown> {
       const signal = options.signal
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal)
       if (signal?.aborted) return Promise.reject(new AbortError(signal.reason))
-      const body = encode(payload)
+      let body: Buffer
+      try {
+        body = encode(payload)
+      } catch (error) {
+        throw Object.assign(new TypeError(`payload could not be serialized: ${(error as Error)?.message}`, { cause: error }), {
+          code: 'ERR_INVALID_ARG_VALUE',
+        })
+      }
       const seq = String(++this.#seq)
       return new Promise<Result>((resolve, reject) => {
         const p: Pending = { resolve: resolve as (v: unknown) => void, reject, signal, onAbort: undefined }
@@ -268,9 +276,12 @@ export class RemotePool<Payload = unknown, Result = unknown> {
     clearInterval(this.#ttlTimer)
     this.#stopReading = true
     if (this.#replyConnId !== undefined) await this.#cmd.client('UNBLOCK', this.#replyConnId).catch(() => {})
+    // After a reconnection the id may be stale: then the blocked read is cut by disconnecting.
+    await settledWithin(this.#reading, 500)
+    this.#replies.disconnect()
     await this.#reading
     await this.#cmd.del(this.#replyKey).catch(() => {})
-    await Promise.all([disconnect(this.#cmd), disconnect(this.#replies)])
+    await disconnect(this.#cmd)
   }
 
   #stopReading = false
