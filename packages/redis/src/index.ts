@@ -14,3 +14,9 @@ export {
   RemoteClosedError,
   RemoteTaskError,
 } from './errors.js'
+export { RemotePort } from './remote-port.js'
+export type { RemotePortOptions } from './remote-port.js'
+export { Forwarder } from './forwarder.js'
+export type { ForwarderOptions, ForwarderStats } from './forwarder.js'
+export { ForwardedPort } from './forwarded-port.js'
+export type { ForwardedHandle } from './forwarded-port.js'

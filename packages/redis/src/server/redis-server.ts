@@ -162,6 +162,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     const c = child
     if (!c || c.exitCode !== null || c.signalCode !== null) return
     await new Promise<void>((resolve) => {
+      // unref'd while it runs (see launch); waiting for its exit must keep us alive
+      c.ref()
       c.once('exit', () => resolve())
       c.kill('SIGTERM')
     })
