@@ -128,3 +128,21 @@ it('refuses posts past the remote capacity with PortFullError, and bad arguments
   await expect(remote.postMany({} as PacketBatch)).rejects.toMatchObject({ name: 'TypeError', message: /^batch/ })
   await expect(Forwarder.start({ redis: redis.get().url, port: {} as CompletionPort })).rejects.toMatchObject({ message: /options\.port/ })
 })
+
+it('re-posts, payload included, the packet a local thread held when it exited (recoverHeld)', async () => {
+  const { forwarder, remote } = await setup()
+  await remote.post(7, 3, 5n, new Uint8Array([1, 2, 3]))
+  const first = reader({ handle: forwarder.handle, mode: 'exit' })
+  const threadId = first.worker.threadId
+  expect((await first.message('got'))['packet']).toEqual({ key: 7, bytes: 3, overlapped: 5n, data: new Uint8Array([1, 2, 3]) })
+  await first.exited
+  expect(forwarder.recoverHeld(threadId)).toBe(1)
+  // still unacknowledged: the next thread gets it whole, and its release acknowledges it
+  expect(forwarder.stats()).toMatchObject({ acknowledged: 0, held: 1 })
+  const second = reader({ handle: forwarder.handle, mode: 'drain', count: 1 })
+  expect(((await second.message('packets')) as unknown as { packets: unknown[] }).packets).toEqual([
+    { key: 7, bytes: 3, overlapped: 5n, data: new Uint8Array([1, 2, 3]) },
+  ])
+  await second.message('done')
+  await until(() => forwarder.stats().acknowledged === 1)
+})

@@ -178,10 +178,26 @@ export class Forwarder extends EventEmitter {
     return this.#closing
   }
 
+  /**
+   * Stops at once: what the local threads released so far is acknowledged; packets still held
+   * stay pending in Redis, unrenewed, and another forwarder reclaims them after `claimIdleMs`
+   * (they may then run twice: at least once). For a local port that is closed or whose threads
+   * are gone.
+   */
+  destroy(): Promise<void> {
+    this.#destroyed = true
+    const d = this.#drained
+    this.#drained = undefined
+    d?.()
+    return this.close()
+  }
+
+  #destroyed = false
+
   async #close(): Promise<void> {
     this.#closed = true
     await this.#consumer.stop()
-    if (this.#slotOf.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve))
+    if (this.#slotOf.size > 0 && !this.#destroyed) await new Promise<void>((resolve) => (this.#drained = resolve))
     await this.#settler.flushed()
     this.#consumer.end()
     // wakes the watcher so that it sees #closed
@@ -232,7 +248,7 @@ export class Forwarder extends EventEmitter {
           this.#settler.settle(this.#entries[s]!.id)
         }
       }
-      if (this.#closed && this.#slotOf.size === 0) return
+      if (this.#closed && (this.#slotOf.size === 0 || this.#destroyed)) return
       const w = waitAsync(this.#state, RELEASES, seen)
       if (w.async) await w.value
     }
