@@ -152,7 +152,10 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   let stopped = false
 
   const launch = async (): Promise<void> => {
-    const c = spawn(executable, [conf], { stdio: 'ignore' })
+    // Not the sanitizer runtime a test run may preload into node (CI's ASan pass): redis-server
+    // is not built for it.
+    const { LD_PRELOAD: _preload, ASAN_OPTIONS: _asan, ...env } = process.env
+    const c = spawn(executable, [conf], { stdio: 'ignore', env })
     child = c
     // A test runner that dies must not leave the server behind: it is ended with us.
     c.unref()
