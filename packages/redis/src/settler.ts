@@ -59,6 +59,8 @@ export class Settler {
           this.skipped += await this.#redis.iocpSettle(this.#stream, ...args)
           break
         } catch (error) {
+          // The group is gone (a Redis that came back without its data): so are these entries.
+          if (String((error as Error)?.message).includes('NOGROUP')) break
           // Redis away or refusing: the outcomes stay ours until it takes them.
           this.#onError(error)
           await new Promise((r) => setTimeout(r, Math.min(1000, 50 * (attempt + 1))))
