@@ -136,6 +136,10 @@ describe('RemotePool on its own', () => {
     await closed
     const stats = await consumer.stop()
     expect(stats['completed']).toBe(20)
+    // a forwarder that ends holding nothing leaves the group
+    const admin = new Redis(redis.get().url)
+    expect(await admin.xinfo('CONSUMERS', `iocp:{${name}}:tasks`, 'forwarders')).toEqual([])
+    admin.disconnect()
   })
 
   it('rejects connect() with RedisUnavailableError naming the address when Redis cannot be reached', async () => {

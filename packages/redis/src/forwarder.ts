@@ -199,7 +199,7 @@ export class Forwarder extends EventEmitter {
     await this.#consumer.stop()
     if (this.#slotOf.size > 0 && !this.#destroyed) await new Promise<void>((resolve) => (this.#drained = resolve))
     await this.#settler.flushed()
-    this.#consumer.end()
+    await this.#consumer.end()
     // wakes the watcher so that it sees #closed
     Atomics.add(this.#state, RELEASES, 1)
     Atomics.notify(this.#state, RELEASES)

@@ -14,6 +14,10 @@
  * - Every entry is delivered with its delivery count; the caller decides when one has had its
  *   attempts (and dead-letters it).
  *
+ * - Consumers that hold nothing and have been idle for 20 × `claimIdleMs` (processes that ended)
+ *   are deleted from the group now and then, and this one deletes itself when it ends holding
+ *   nothing, so the group does not collect the name of every process that ever ran.
+ *
  * Settling (XACK) is the caller's: it runs the settle script, then calls {@link GroupConsumer.release}.
  */
 import type { Redis } from 'ioredis'
@@ -68,6 +72,7 @@ export class GroupConsumer {
   #renewTimer: NodeJS.Timeout | undefined
   #claiming = false
   #cursor = '0-0'
+  #claims = 0
   /** Entries taken over from other consumers by XAUTOCLAIM. */
   reclaimed = 0
 
@@ -128,9 +133,14 @@ export class GroupConsumer {
     await this.#reading
   }
 
-  /** Stops renewing held entries (after the last release). */
-  end(): void {
+  /**
+   * Stops renewing held entries (after the last release), and leaves the group if this consumer
+   * holds nothing there (checked on the server).
+   */
+  async end(): Promise<void> {
     clearInterval(this.#renewTimer)
+    const { cmd, stream, group, consumer } = this.#o
+    await cmd.iocpReap(stream, group, Number.MAX_SAFE_INTEGER, consumer).catch(() => {})
   }
 
   async #ensureGroup(): Promise<void> {
@@ -207,6 +217,7 @@ export class GroupConsumer {
         }
         if (this.#cursor === '0-0') break
       }
+      if (++this.#claims % 20 === 0) await cmd.iocpReap(stream, group, 20 * claimIdleMs, '')
     } catch (error) {
       if (!this.#stopped) this.#o.onError(error)
     } finally {

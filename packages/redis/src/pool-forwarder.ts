@@ -216,7 +216,7 @@ export class PoolForwarder extends EventEmitter {
     await this.#consumer.stop()
     if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve))
     await this.#settler.flushed()
-    this.#consumer.end()
+    await this.#consumer.end()
     await Promise.all([disconnect(this.#cmd), disconnect(this.#blocking), disconnect(this.#sub)])
   }
 

@@ -104,11 +104,31 @@ end
 return n
 `
 
+/**
+ * `reap(stream, group, idleMs, self)`: deletes the group's consumers that hold nothing and have
+ * been idle for `idleMs` (processes that ended), and `self` if it holds nothing (`''`: none).
+ * Checked and deleted in one step, so no consumer is deleted with entries (XGROUP DELCONSUMER
+ * would drop them from the pending list: they would never be delivered again).
+ */
+const REAP = `
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['pending'] == 0 and (f['idle'] >= tonumber(ARGV[2]) or f['name'] == ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    n = n + 1
+  end
+end
+return n
+`
+
 /** A connection with the scripts defined. */
 export interface ScriptedRedis extends Redis {
   iocpPost(stream: string, ...args: Array<string | number | Buffer>): Promise<string[]>
   iocpSettle(stream: string, ...args: Array<string | number | Buffer>): Promise<number>
   iocpRenew(stream: string, ...args: Array<string | number>): Promise<number>
+  iocpReap(stream: string, group: string, idleMs: number, self: string): Promise<number>
 }
 
 /** Defines the scripts on `client` (idempotent) and returns it typed. */
@@ -118,6 +138,7 @@ export function withScripts(client: Redis): ScriptedRedis {
     client.defineCommand('iocpPost', { numberOfKeys: 1, lua: POST })
     client.defineCommand('iocpSettle', { numberOfKeys: 1, lua: SETTLE })
     client.defineCommand('iocpRenew', { numberOfKeys: 1, lua: RENEW })
+    client.defineCommand('iocpReap', { numberOfKeys: 1, lua: REAP })
   }
   return c
 }
