@@ -2,7 +2,7 @@
 // or waiting in its local pool) are reclaimed by another consumer once idle for claimIdleMs and
 // completed there. Every run() settles exactly once, counted here.
 import { afterEach, expect, it } from 'vitest'
-import { RemotePool } from '@iocp/redis'
+import { DeadLetterError, RemotePool } from '@iocp/redis'
 import { startConsumer, uniqueName, useRedisServer, type Consumer } from './harness.js'
 
 const redis = useRedisServer()
@@ -58,5 +58,28 @@ it('reclaims the tasks of a consumer killed mid-task; every run() settles exactl
   expect(stats['reclaimed']).toBe(8)
   expect(stats['completed']).toBe(N)
   expect(stats['held']).toBe(0)
+  await client.close()
+})
+
+it('dead-letters a task that kills every consumer it is delivered to, after maxAttempts deliveries', async () => {
+  const name = uniqueName()
+  const env = { REDIS_URL: redis.get().url, POOL_NAME: name, CLAIM_IDLE_MS: '500', THREADS: '1' }
+  const client = await RemotePool.connect({ redis: redis.get().url, name, maxAttempts: 2 })
+  const outcome = client.run(null, { name: 'crash' }).catch((e: unknown) => e)
+  // delivery 1 and delivery 2 (reclaimed after 500 ms idle) each take their consumer down
+  for (let i = 0; i < 2; i++) {
+    const c = await startConsumer(env)
+    started.push(c)
+    expect(await c.exited).toBe('SIGKILL')
+  }
+  // delivery 3 is past maxAttempts: the third consumer dead-letters it without running it
+  const c = await startConsumer(env)
+  started.push(c)
+  const error = (await outcome) as DeadLetterError
+  expect(error).toBeInstanceOf(DeadLetterError)
+  expect(error.attempts).toBe(2)
+  const stats = await c.stop()
+  expect(stats).toMatchObject({ deadLettered: 1, completed: 0, reclaimed: 1 })
+  expect(c.lines.some((l) => l === 'crashing')).toBe(false)
   await client.close()
 })

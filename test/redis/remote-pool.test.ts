@@ -92,6 +92,24 @@ describe('RemotePool with an in-process forwarder', () => {
     expect(client.stats().duplicateReplies).toBe(0)
   })
 
+  it('never runs a task cancelled while it waits in the stream', async () => {
+    // A client of another pool name: no forwarder reads it until one is started below.
+    const other = uniqueName()
+    const waiting = await RemotePool.connect({ redis: redis.get().url, name: other })
+    const ac = new AbortController()
+    const ran = waiting.run({ n: 5 }, { signal: ac.signal })
+    while (waiting.stats().submitted === 0) await new Promise((r) => setImmediate(r))
+    ac.abort()
+    await expect(ran).rejects.toBeInstanceOf(AbortError)
+    const late = await PoolForwarder.start({ redis: redis.get().url, pool, name: other })
+    // the forwarder finds the cancellation marker, skips the task and answers 'cancelled'
+    while (late.stats().cancelled === 0) await new Promise((r) => setImmediate(r))
+    expect(late.stats()).toMatchObject({ received: 1, completed: 0, cancelled: 1 })
+    await late.close()
+    await waiting.close()
+    expect(waiting.stats().duplicateReplies).toBe(0)
+  })
+
   it('rejects an already aborted signal without posting', async () => {
     const submitted = client.stats().submitted
     await expect(client.run(1, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError)
