@@ -323,22 +323,29 @@ export class RemotePool<Payload = unknown, Result = unknown> {
 
   async #flush(): Promise<void> {
     while (this.#outbox.length > 0) {
-      const batch = this.#outbox.splice(0, BATCH)
-      const args: Array<string | number | Buffer> = [this.#keys.group, this.#maxQueue, batch[0]!.fields.length]
-      for (const o of batch) args.push(...o.fields)
-      let ids: string[]
-      try {
-        ids = await this.#cmd.iocpPost(this.#keys.stream, ...args)
-      } catch (error) {
-        for (const o of batch) this.#settle(o.seq, false, error)
-        continue
-      }
-      this.#submitted += ids.length
-      for (let i = ids.length; i < batch.length; i++) {
-        this.#settle(batch[i]!.seq, false, new QueueFullError(`the remote pool's queue is full (maxQueue ${this.#maxQueue})`, this.#maxQueue))
-      }
+      // Every batch of this turn goes out at once: one connection keeps them in order, and
+      // their round trips overlap (pipelined) instead of adding up.
+      const sent: Array<Promise<void>> = []
+      while (this.#outbox.length > 0) sent.push(this.#post(this.#outbox.splice(0, BATCH)))
+      await Promise.all(sent)
     }
     this.#flushing = false
+  }
+
+  async #post(batch: Outgoing[]): Promise<void> {
+    const args: Array<string | number | Buffer> = [this.#keys.group, this.#maxQueue, batch[0]!.fields.length]
+    for (const o of batch) args.push(...o.fields)
+    let ids: string[]
+    try {
+      ids = await this.#cmd.iocpPost(this.#keys.stream, ...args)
+    } catch (error) {
+      for (const o of batch) this.#settle(o.seq, false, error)
+      return
+    }
+    this.#submitted += ids.length
+    for (let i = ids.length; i < batch.length; i++) {
+      this.#settle(batch[i]!.seq, false, new QueueFullError(`the remote pool's queue is full (maxQueue ${this.#maxQueue})`, this.#maxQueue))
+    }
   }
 
   async #touch(): Promise<void> {
