@@ -17,7 +17,10 @@ afterEach(async () => {
 
 async function setup(capacity = 256) {
   const name = uniqueName()
-  const port = new CompletionPort({ concurrency: 2 })
+  // trackHeld: the port keeps what an exited thread held, for recoverHeld (an option of the
+  // rewritten port; older ports keep it always and ignore the key).
+  const options = { concurrency: 2, trackHeld: true }
+  const port = new CompletionPort(options)
   const forwarder = await Forwarder.start({ redis: redis.get().url, port, name, capacity, claimIdleMs: 5000 })
   const remote = await RemotePort.connect({ redis: redis.get().url, name })
   const admin = new Redis(redis.get().url)

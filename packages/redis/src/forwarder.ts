@@ -157,6 +157,8 @@ export class Forwarder extends EventEmitter {
    * Takes back the packets a local thread that exited was holding (`port.recoverHeld`) and
    * posts them to the local port again, payloads included (the forwarder kept them). Returns how
    * many. The same packets stay unacknowledged in Redis until their new thread releases them.
+   * The local port must keep held records for exited threads (`trackHeld: true` where
+   * `CompletionPort` has that option).
    */
   recoverHeld(threadId: number): number {
     const packets = this.#port.recoverHeld(threadId)
