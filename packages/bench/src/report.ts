@@ -15,6 +15,8 @@ export type Impl =
   | 'messageport' // MessagePort.postMessage
   | 'piscina'
   | 'poolifier'
+  | 'bullmq' // BullMQ on the same redis-server (redis scenario)
+  | 'redis' // raw Redis Streams commands: the ceiling of the redis scenario
 
 /** A row with figures. */
 export interface MeasuredRow {

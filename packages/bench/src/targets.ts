@@ -58,6 +58,20 @@ const TARGETS: Target[] = [
     },
   },
   { target: 'ping-pong >= 10x MessagePort ping-pong', check: ratio('pingpong', 'pingpong.port', 'pingpong.messageport', 10) },
+  {
+    target: '@iocp/redis (2 consumer processes) >= 5x BullMQ tasks/s',
+    check: ratio('redis', 'redis.pool.2', 'redis.bullmq', 5),
+  },
+  {
+    target: '@iocp/redis end to end >= 60% of the pipelined XADD ceiling',
+    check: (find) => {
+      const a = find('redis', 'redis.pool.2')
+      const b = find('redis', 'redis.xadd')
+      if (a === undefined || b === undefined) return undefined
+      const value = a.median / b.median
+      return { value, text: `${percent(value)} (${si(a.median)} vs ${si(b.median)})`, min: 0.6 }
+    },
+  },
 ]
 
 export function checkTargets(scenarios: ScenarioResult[]): TargetResult[] {

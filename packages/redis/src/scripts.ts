@@ -1,0 +1,153 @@
+/**
+ * The two Lua scripts that make a batch atomic on the server. Both are loaded with ioredis'
+ * `defineCommand` (EVALSHA, falling back to EVAL after a restart that emptied the script cache).
+ *
+ * Keys other than `KEYS[1]` are passed in ARGV: a Redis Cluster would need every key of one
+ * prefix in one slot (see docs/scale-out.md: a single Redis or a primary with replicas).
+ */
+import type { Redis } from 'ioredis'
+
+/**
+ * `post(stream, group, capacity, fieldsPerEntry, ...fields)`: XADD each entry while the entries
+ * not yet acknowledged (the group's lag plus its pending entries; the stream's length before
+ * any forwarder made the group) stay within `capacity` (`-1`: no limit). Returns the ids added,
+ * in order; the entries past capacity are not added.
+ */
+const POST = `
+local cap = tonumber(ARGV[2])
+local nf = tonumber(ARGV[3])
+local n = (#ARGV - 3) / nf
+local room = n
+if cap >= 0 then
+  local used = redis.call('XLEN', KEYS[1])
+  if used > 0 then
+    local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+    if ok then
+      for _, g in ipairs(groups) do
+        local f = {}
+        for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+        if f['name'] == ARGV[1] and f['lag'] then used = f['pending'] + f['lag'] end
+      end
+    end
+  end
+  room = cap - used
+  if room > n then room = n end
+end
+local ids = {}
+for e = 0, room - 1 do
+  local base = 4 + e * nf
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', unpack(ARGV, base, base + nf - 1))
+end
+return ids
+`
+
+/**
+ * `settle(stream, group, consumer, [id, ncommands, [argc, ...args] x ncommands] x n)`: for each
+ * entry still held by `consumer` (its pending entry, not reclaimed by another consumer since),
+ * XACK it and run its commands (the reply XADD, a requeue, a dead-letter XADD...), all in one
+ * atomic step: an entry is acknowledged if and only if its outcome was written. An entry that
+ * another consumer has taken over is left alone, commands included (that consumer will settle
+ * it). Then trims the stream below its oldest entry still needed (the oldest pending one, else
+ * the group's last delivered one): everything older was delivered and acknowledged. (XDEL per
+ * entry would cost several times more than the whole rest of a task's work on the server.)
+ * Returns how many entries were left alone.
+ */
+const SETTLE = `
+local stream, group, me = KEYS[1], ARGV[1], ARGV[2]
+local i, skipped = 3, 0
+while i <= #ARGV do
+  local id = ARGV[i]
+  local ncmd = tonumber(ARGV[i + 1])
+  i = i + 2
+  local p = redis.call('XPENDING', stream, group, id, id, 1)
+  local mine = p[1] ~= nil and p[1][2] == me
+  if mine then
+    redis.call('XACK', stream, group, id)
+  else
+    skipped = skipped + 1
+  end
+  for c = 1, ncmd do
+    local argc = tonumber(ARGV[i])
+    i = i + 1
+    if mine then redis.call(unpack(ARGV, i, i + argc - 1)) end
+    i = i + argc
+  end
+end
+local summary = redis.call('XPENDING', stream, group)
+local keep = summary[2]
+if not keep then
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local f = {}
+    for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+    if f['name'] == group then keep = f['last-delivered-id'] end
+  end
+end
+if keep then redis.call('XTRIM', stream, 'MINID', '~', keep) end
+return skipped
+`
+
+/**
+ * `renew(stream, group, consumer, ...ids)`: resets the idle time of each entry still pending for
+ * `consumer` (XCLAIM to itself, JUSTID: the delivery count is untouched). An entry another
+ * consumer took over meanwhile is not taken back. Returns how many were renewed.
+ */
+const RENEW = `
+local stream, group, me = KEYS[1], ARGV[1], ARGV[2]
+local n = 0
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', stream, group, ARGV[i], ARGV[i], 1)
+  if p[1] ~= nil and p[1][2] == me then
+    redis.call('XCLAIM', stream, group, me, 0, ARGV[i], 'JUSTID')
+    n = n + 1
+  end
+end
+return n
+`
+
+/**
+ * `reap(stream, group, idleMs, self)`: deletes the group's consumers that hold nothing and have
+ * been idle for `idleMs` (processes that ended), and `self` if it holds nothing (`''`: none).
+ * Checked and deleted in one step, so no consumer is deleted with entries (XGROUP DELCONSUMER
+ * would drop them from the pending list: they would never be delivered again).
+ */
+const REAP = `
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['pending'] == 0 and (f['idle'] >= tonumber(ARGV[2]) or f['name'] == ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    n = n + 1
+  end
+end
+return n
+`
+
+/** A connection with the scripts defined. */
+export interface ScriptedRedis extends Redis {
+  iocpPost(stream: string, ...args: Array<string | number | Buffer>): Promise<string[]>
+  iocpSettle(stream: string, ...args: Array<string | number | Buffer>): Promise<number>
+  iocpRenew(stream: string, ...args: Array<string | number>): Promise<number>
+  iocpReap(stream: string, group: string, idleMs: number, self: string): Promise<number>
+}
+
+/** Defines the scripts on `client` (idempotent) and returns it typed. */
+export function withScripts(client: Redis): ScriptedRedis {
+  const c = client as ScriptedRedis
+  if (typeof c.iocpPost !== 'function') {
+    client.defineCommand('iocpPost', { numberOfKeys: 1, lua: POST })
+    client.defineCommand('iocpSettle', { numberOfKeys: 1, lua: SETTLE })
+    client.defineCommand('iocpRenew', { numberOfKeys: 1, lua: RENEW })
+    client.defineCommand('iocpReap', { numberOfKeys: 1, lua: REAP })
+  }
+  return c
+}
+
+/** Arguments of one entry of a settle batch: its commands, each an argv array. */
+export type SettleCommands = ReadonlyArray<ReadonlyArray<string | number | Buffer>>
+
+/** Appends one entry (`id` and its commands) to a settle argument list. */
+export function pushSettle(args: Array<string | number | Buffer>, id: string, commands: SettleCommands): void {
+  args.push(id, commands.length)
+  for (const cmd of commands) args.push(cmd.length, ...cmd)
+}

@@ -1,0 +1,73 @@
+/**
+ * Batches the outcomes of entries into settle-script calls (see scripts.ts): every outcome
+ * decided in one turn of the event loop goes to Redis in one atomic call per 512 entries. An
+ * outcome is kept, and retried, until Redis took it: it is never dropped, so an entry is
+ * acknowledged exactly when its outcome (reply, requeue, dead letter) is written.
+ */
+import type { SettleCommands, ScriptedRedis } from './scripts.js'
+import { pushSettle } from './scripts.js'
+
+const CHUNK = 512
+
+/** Settles entries of one consumer, in batches. */
+export class Settler {
+  readonly #redis: ScriptedRedis
+  readonly #stream: string
+  readonly #group: string
+  readonly #consumer: string
+  readonly #released: (ids: string[]) => void
+  readonly #onError: (error: unknown) => void
+  #queue: Array<{ id: string; commands: SettleCommands }> = []
+  #running: Promise<void> | undefined
+  /** Entries another consumer had taken over when this one settled them: their outcome was dropped. */
+  skipped = 0
+
+  constructor(
+    redis: ScriptedRedis,
+    stream: string,
+    group: string,
+    consumer: string,
+    released: (ids: string[]) => void,
+    onError: (error: unknown) => void,
+  ) {
+    this.#redis = redis
+    this.#stream = stream
+    this.#group = group
+    this.#consumer = consumer
+    this.#released = released
+    this.#onError = onError
+  }
+
+  /** Queues the outcome of entry `id`: XACK + XDEL, and `commands`, atomically. */
+  settle(id: string, commands: SettleCommands = []): void {
+    this.#queue.push({ id, commands })
+    this.#running ??= new Promise<void>((r) => setImmediate(r)).then(() => this.#drain())
+  }
+
+  /** Resolves when every queued outcome is in Redis. */
+  async flushed(): Promise<void> {
+    while (this.#running) await this.#running
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, CHUNK)
+      const args: Array<string | number | Buffer> = [this.#group, this.#consumer]
+      for (const { id, commands } of batch) pushSettle(args, id, commands)
+      for (let attempt = 0; ; attempt++) {
+        try {
+          this.skipped += await this.#redis.iocpSettle(this.#stream, ...args)
+          break
+        } catch (error) {
+          // The group is gone (a Redis that came back without its data): so are these entries.
+          if (String((error as Error)?.message).includes('NOGROUP')) break
+          // Redis away or refusing: the outcomes stay ours until it takes them.
+          this.#onError(error)
+          await new Promise((r) => setTimeout(r, Math.min(1000, 50 * (attempt + 1))))
+        }
+      }
+      this.#released(batch.map((b) => b.id))
+    }
+    this.#running = undefined
+  }
+}

@@ -1,0 +1,69 @@
+// 10^5 tasks across 2 consumer processes, one of them killed with SIGKILL a third of the way and
+// replaced: no task is lost, every run() settles exactly once with its own result, and the tasks
+// run twice (at-least-once) are at most the ones the killed consumer held.
+import { afterAll, expect, it } from 'vitest'
+import { RemotePool } from '@iocp/redis'
+import { startConsumer, uniqueName, useRedisServer, type Consumer } from './harness.js'
+
+const redis = useRedisServer()
+const consumers: Consumer[] = []
+afterAll(async () => {
+  for (const c of consumers) {
+    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL')
+    await c.exited
+  }
+})
+
+const N = 100_000
+const CAPACITY = 256
+
+it('loses none of 10^5 tasks across 2 consumer processes, one killed and replaced', async () => {
+  const name = uniqueName()
+  const env = { REDIS_URL: redis.get().url, POOL_NAME: name, CLAIM_IDLE_MS: '1000', THREADS: '1', CAPACITY: String(CAPACITY) }
+  const a = await startConsumer(env)
+  const b = await startConsumer(env)
+  consumers.push(a, b)
+  const client = await RemotePool.connect({ redis: redis.get().url, name })
+
+  const settles = new Uint8Array(N)
+  const pids = new Int32Array(N)
+  let settled = 0
+  let replacement: Promise<Consumer> | undefined
+  const runs: Array<Promise<void>> = []
+  for (let n = 0; n < N; n++) {
+    runs.push(
+      client.run({ n }).then((v) => {
+        const r = v as { n: number; pid: number }
+        if (r.n !== 2 * n) throw new Error(`task ${n} got the result ${r.n}`)
+        settles[n]!++
+        pids[n] = r.pid
+        // A third of the way: kill A mid-flight (it holds up to CAPACITY tasks) and start C.
+        if (++settled === Math.floor(N / 3)) {
+          a.child.kill('SIGKILL')
+          replacement = startConsumer(env)
+        }
+      }),
+    )
+  }
+  await Promise.all(runs)
+  const c = await replacement!
+  consumers.push(c)
+  expect(await a.exited).toBe('SIGKILL')
+
+  // none lost, none settled twice
+  expect(settles.every((s) => s === 1)).toBe(true)
+  expect(client.stats()).toMatchObject({ submitted: N, settled: N, pending: 0, duplicateReplies: 0 })
+  const [sb, sc] = await Promise.all([b.stop(), c.stop()])
+  const byA = pids.filter((p) => p === a.pid).length
+  const byB = pids.filter((p) => p === b.pid).length
+  const byC = pids.filter((p) => p === c.pid).length
+  expect(byA + byB + byC).toBe(N)
+  expect(sb['completed']! + sc['completed']!).toBe(byB + byC)
+  // The killed consumer's held tasks were reclaimed: the only ones that may have run twice.
+  const reclaimed = sb['reclaimed']! + sc['reclaimed']!
+  expect(reclaimed).toBeGreaterThan(0)
+  expect(reclaimed).toBeLessThanOrEqual(CAPACITY)
+  expect(sb['superseded']! + sc['superseded']!).toBe(0)
+  console.log(`volume: A ran ${byA}, B ${byB}, C ${byC}; reclaimed from A (at most run twice): ${reclaimed}`)
+  await client.close()
+}, 300_000)
