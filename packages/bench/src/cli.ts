@@ -197,10 +197,27 @@ async function main(argv: string[]): Promise<number> {
   return 0
 }
 
+// A run waits on workers that some peers unreference (poolifier does): with nothing else
+// holding the event loop, Node would end the process in the middle of a row, silently and with
+// status 0. This interval holds the loop until main() settles; were the loop to empty anyway,
+// the 'exit' guard below turns it into a failure that says so.
+const keepAlive = setInterval(() => {}, 1 << 30)
+let settled = false
+process.on('exit', (code) => {
+  if (settled || code !== 0) return
+  process.stderr.write('iocp-bench: the process was ending before the run finished; treating it as a failure\n')
+  process.exitCode = 1
+})
 // Pools and ports may keep the event loop alive after their last use: exit explicitly.
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    settled = true
+    clearInterval(keepAlive)
+    process.exit(code)
+  },
   (error: unknown) => {
+    settled = true
+    clearInterval(keepAlive)
     process.stderr.write(`iocp-bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
     process.exit(1)
   },
