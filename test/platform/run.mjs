@@ -88,7 +88,8 @@ function targetNode(name, t) {
     mkdirSync(dir, { recursive: true })
     writeFileSync(join(dir, 'package.json'), '{"name":"iocp-platform-node","private":true}\n')
     console.error(`platform: npm install ${t.nodePackage} (${t.os}-${t.cpu}) into ${dir}`)
-    sh('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--os', t.os, '--cpu', t.cpu, t.nodePackage], { cwd: dir })
+    // --force: npm checks a direct dependency's os/cpu against this machine's, not --os/--cpu
+    sh('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--force', t.nodePackage], { cwd: dir })
   }
   if (!existsSync(bin)) fail(`${t.nodePackage} has no ${t.nodeBin}`)
   return bin
