@@ -92,7 +92,8 @@ async function build (name) {
   const started = Date.now()
   const gyp = gypTarget(path.join(pkgDir, 'binding.gyp'), 'iocp', t.platform)
   const headers = require(require.resolve('node-api-headers', { paths: [pkgDir] }))
-  const work = path.join(pkgDir, 'build', 'cross', name)
+  // not under build/: node-gyp rebuild deletes that
+  const work = path.join(pkgDir, 'build-cross', name)
   fs.rmSync(work, { recursive: true, force: true })
   fs.mkdirSync(work, { recursive: true })
 
