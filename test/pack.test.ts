@@ -126,6 +126,7 @@ describe('packed tarballs', () => {
       mkdirSync(bin)
       symlinkSync(process.execPath, join(bin, 'node'))
       symlinkSync(run('sh', ['-c', 'command -v npm'], scratch).trim(), join(bin, 'npm'))
+      symlinkSync('/bin/sh', join(bin, 'sh')) // npm runs scripts through sh
       const env = { ...process.env, PATH: bin }
       for (const tool of ['cc', 'c++', 'g++', 'make', 'python3']) {
         expect(spawnSync(tool, ['--version'], { env, stdio: 'ignore' }).error).toBeDefined()
@@ -143,6 +144,21 @@ describe('packed tarballs', () => {
         expect(JSON.parse(out.trim())).toEqual([1, '18446744073709551615n', 3])
       }
     })
+
+    it('an install that runs the install script takes the prebuild too, with no compiler', () => {
+      const withScripts = join(scratch, 'app-scripts')
+      mkdirSync(withScripts)
+      writeFileSync(join(withScripts, 'package.json'), JSON.stringify({
+        name: 'app-scripts', private: true, type: 'module', allowScripts: { '@iocp/native': true },
+      }))
+      const env = { ...process.env, PATH: join(scratch, 'bin') }
+      const r = spawnSync('npm', ['install', '--foreground-scripts', '--no-audit', '--no-fund', tarballs.native.tgz, tarballs.core.tgz], {
+        cwd: withScripts, env, encoding: 'utf8',
+      })
+      expect({ status: r.status, out: r.stdout + r.stderr }).toMatchObject({ status: 0 })
+      expect(r.stdout + r.stderr).toContain(`@iocp/native: using prebuild prebuilds/${host}/`)
+      expect(existsSync(join(withScripts, 'node_modules/@iocp/native/build'))).toBe(false)
+    }, 240_000)
 
     it('says what to install when no binary fits this machine', () => {
       // a platform that has no prebuild: the loader's one message, with its code
