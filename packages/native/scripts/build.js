@@ -191,7 +191,9 @@ function cannotCompile (why) {
 }
 
 function run (file, argv, env) {
-  const r = spawnSync(file, argv, { cwd: pkgDir, stdio: 'inherit', env })
+  // a node-gyp.cmd found on a Windows PATH can only be started through the shell (Node >= 20.12)
+  const shell = process.platform === 'win32' && /\.(cmd|bat)$/i.test(file)
+  const r = spawnSync(shell ? `"${file}"` : file, argv, { cwd: pkgDir, stdio: 'inherit', env, shell })
   if (r.error) fail(`could not run ${file}: ${r.error.message}`)
   if (r.status !== 0) {
     const { howToCompile } = require('../load')
