@@ -15,6 +15,7 @@
 //
 // Prints one line per test, then `N passed, N failed` counted from each suite's result file, and
 // exits non-zero on any failure. Options: --suites a,b (names under test/, without .test.ts),
+// --node <version> (the registry's node-<os>-<cpu> version for a foreign target; default 20.20.2),
 // --keep (leave the scratch project), --timeout ms (per test; emulated targets are slow).
 // The target's node and the wine prefix are kept in $IOCP_PLATFORM_CACHE (default
 // ~/.cache/iocp-platform) so that reruns do not download again.
@@ -59,16 +60,18 @@ function sh(command, args, options = {}) {
 }
 
 function parseArgs(argv) {
-  const opts = { target: undefined, suites: undefined, keep: false, timeoutMs: undefined }
+  const opts = { target: undefined, suites: undefined, keep: false, timeoutMs: undefined, node: undefined }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--keep') opts.keep = true
     else if (a === '--suites') opts.suites = argv[++i].split(',')
     else if (a === '--timeout') opts.timeoutMs = Number(argv[++i])
+    else if (a === '--node') opts.node = argv[++i]
     else if (!opts.target) opts.target = a
     else fail(`unexpected argument ${a}`)
   }
-  if (!TARGETS[opts.target]) fail(`usage: node test/platform/run.mjs <${Object.keys(TARGETS).join('|')}> [--suites a,b] [--keep] [--timeout ms]`)
+  if (!TARGETS[opts.target]) fail(`usage: node test/platform/run.mjs <${Object.keys(TARGETS).join('|')}> [--suites a,b] [--node version] [--keep] [--timeout ms]`)
+  if (opts.node && !TARGETS[opts.target].nodePackage) fail(`--node: ${opts.target} runs on the host's node (put another one first on PATH)`)
   return opts
 }
 
@@ -85,7 +88,7 @@ const cacheDir = process.env.IOCP_PLATFORM_CACHE ?? join(homedir(), '.cache', 'i
 /** The target's node binary (downloaded once from the registry's node-<os>-<cpu> package). */
 function targetNode(name, t) {
   if (!t.nodePackage) return process.execPath
-  const dir = join(cacheDir, name)
+  const dir = join(cacheDir, `${name}-${t.nodePackage.replace(/^.*@/, '')}`)
   const bin = join(dir, 'node_modules', t.nodePackage.replace(/@[^@]*$/, ''), t.nodeBin)
   if (!existsSync(bin)) {
     mkdirSync(dir, { recursive: true })
@@ -199,7 +202,7 @@ function transpileSuites(suites, app) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2))
   const name = opts.target
-  const t = TARGETS[name]
+  const t = opts.node ? { ...TARGETS[name], nodePackage: TARGETS[name].nodePackage.replace(/@[^@]*$/, `@${opts.node}`) } : TARGETS[name]
   const suites = opts.suites ?? t.suites
   const timeoutMs = opts.timeoutMs ?? t.timeoutMs
   if (!existsSync(join(nativeDir, 'prebuilds', t.prebuild))) {
