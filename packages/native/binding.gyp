@@ -26,6 +26,11 @@
       "cflags": ["-O2", "-fvisibility=hidden", "-pthread"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden"],
       "ldflags": ["-pthread"],
+      "conditions": [
+        ["OS==\"win\"", {
+          "libraries": ["-lsynchronization"]
+        }]
+      ],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",

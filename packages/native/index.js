@@ -1,6 +1,6 @@
 'use strict'
 
-// Loads the addon (build/Release when it was compiled here, else prebuilds/) and gives it the
+// Loads the addon (load.js: build/Release when it was compiled here, else prebuilds/) and gives it the
 // shape native.d.ts describes: ports are small JS objects over the addon's External, whose
 // methods call the addon's port functions (JIT-inlined; see src/binding/native_port.h for why
 // this is not an ObjectWrap).
@@ -9,11 +9,7 @@
 // cleanup hook runs, so a worker asleep in get() would make process.exit() (or an uncaught
 // error) hang. Closing every port on 'exit' wakes them all first.
 const { isMainThread } = require('worker_threads')
-// IOCP_NATIVE_ADDON names an explicit .node file instead: CI uses it to run the suites against
-// an AddressSanitizer build of the addon (see .ci/run).
-const addon = process.env.IOCP_NATIVE_ADDON
-  ? require(process.env.IOCP_NATIVE_ADDON)
-  : require('node-gyp-build')(__dirname)
+const addon = require('./load').loadAddon(__dirname) // which binary, and the error when none fits
 
 // The port functions, each called with the port's External first. This list is the one JS-side
 // statement of them; it is checked against the addon's own at load (src/binding/native_port.cpp).

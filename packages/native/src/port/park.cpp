@@ -20,6 +20,32 @@
 
 namespace iocp {
 
+namespace {
+
+// Per thread: the words to wake after the current critical section. A fixed array, so that
+// deferring never allocates; when it is full, the wake happens at once (correct, only slower).
+constexpr int kDeferredMax = 64;
+thread_local std::atomic<uint32_t>* tDeferred[kDeferredMax];
+thread_local int tDeferredCount = 0;
+
+}  // namespace
+
+void deferWake(std::atomic<uint32_t>& word) noexcept {
+  if (tDeferredCount == kDeferredMax) {
+    parkWake(word, false);
+    return;
+  }
+  tDeferred[tDeferredCount++] = &word;
+}
+
+void flushDeferredWakes() noexcept {
+  // Swapped out first: a wake never defers more, but keep the loop simple and reentrant.
+  while (tDeferredCount > 0) {
+    std::atomic<uint32_t>* word = tDeferred[--tDeferredCount];
+    parkWake(*word, false);
+  }
+}
+
 #if defined(__linux__)
 
 // A private futex: the word is keyed by this process's address space, which is all we share.

@@ -19,4 +19,11 @@ namespace iocp {
 void parkWait(std::atomic<uint32_t>& word, uint32_t expected, int64_t timeoutNs) noexcept;
 void parkWake(std::atomic<uint32_t>& word, bool all) noexcept;
 
+// A wake to make once the calling thread has released the lock it holds (SharedLock::unlock
+// flushes them): a thread woken while its waker still holds the port's lock would only wake to
+// wait for that lock. The word is never dereferenced again, only handed to the OS, which is
+// safe even if its owner has gone meanwhile (a futex wake on a stale address wakes nobody).
+void deferWake(std::atomic<uint32_t>& word) noexcept;
+void flushDeferredWakes() noexcept;
+
 }  // namespace iocp

@@ -26,9 +26,10 @@ uint32_t newToken() {
   return token;
 }
 
-// A blocking waiter's wake: the thread may be asleep on its `released` word.
+// A blocking waiter's wake: the thread may be asleep on its `released` word. Woken once the
+// lock is released, so that it does not wake only to wait for the lock.
 void wakeBlockingWaiter(Waiter* waiter, bool parked) {
-  if (parked) parkWake(waiter->released, false);
+  if (parked) deferWake(waiter->released);
 }
 
 // Polls the waiter's `released` word (load A of port.h) for up to spinNs nanoseconds: busy for

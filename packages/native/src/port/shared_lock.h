@@ -45,8 +45,10 @@ class SharedLock {
     return word_.compare_exchange_strong(seen, 1, std::memory_order_acquire, std::memory_order_relaxed);
   }
 
+  // Also makes the wakes deferred while the lock was held (park.h, deferWake).
   void unlock() noexcept {
     if (word_.exchange(0, std::memory_order_release) == 2) parkWake(word_, false);
+    flushDeferredWakes();
   }
 
   // Wakes one thread parked on the lock word: what JS asks for when its unlock saw 2.
