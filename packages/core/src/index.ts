@@ -8,6 +8,8 @@ export type { CompletionPortOptions, GetAsyncOptions, PortStats } from './port/c
 export { PacketBatch } from './port/batch.js'
 export type { Packet } from './port/packet.js'
 export type { PortHandle } from './port/handle.js'
+export type { IoBackendName, IoRequest, IoStats } from './port/io.js'
+export { IoErrorCode, PortIoError } from './port/io-errors.js'
 export { ErrorCode, PortClosedError, PortFullError } from './errors.js'
 export { PortPool } from './pool.js'
 export type { RunOptions } from './pool.js'

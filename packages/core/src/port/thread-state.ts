@@ -22,6 +22,7 @@ import type { NativeBinding, NativePort } from '@iocp/native'
 import { Errors } from '../errors.js'
 import {
   FLAG_HAS_DATA,
+  FLAG_IO_ERROR,
   FLAG_KEY_BIGINT,
   FLAG_OVERLAPPED_BIGINT,
   PACKET_WORDS,
@@ -92,7 +93,8 @@ function init(): ThreadState {
     binding.PACKET_WORDS !== PACKET_WORDS ||
     binding.FLAG_KEY_BIGINT !== FLAG_KEY_BIGINT ||
     binding.FLAG_OVERLAPPED_BIGINT !== FLAG_OVERLAPPED_BIGINT ||
-    binding.FLAG_HAS_DATA !== FLAG_HAS_DATA
+    binding.FLAG_HAS_DATA !== FLAG_HAS_DATA ||
+    binding.FLAG_IO_ERROR !== FLAG_IO_ERROR
   ) {
     throw new Error('@iocp/native does not match this version of @iocp/core (scratch layout differs)')
   }
@@ -194,6 +196,7 @@ function onAsync(
       bytes,
       u64Of(ovLo, ovHi, (flags & FLAG_OVERLAPPED_BIGINT) !== 0),
       data,
+      flags,
     ),
   )
   return true
