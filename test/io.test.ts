@@ -8,6 +8,12 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { CompletionPort, PortClosedError, type Packet } from '@iocp/core'
 import { expectedByte, forcedBackend, makeTestFile, pauseIo, sharedBytes } from './fixtures/io-harness.js'
 
+/** `new SharedArrayBuffer(length, { maxByteLength })`, which Node 20's TypeScript lib does not declare. */
+function growableShared(length: number, maxByteLength: number): SharedArrayBuffer {
+  const Growable = SharedArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => SharedArrayBuffer
+  return new Growable(length, { maxByteLength })
+}
+
 const SIZE = 256 * 1024 + 100 // not a multiple of 4096
 const file = makeTestFile(SIZE)
 afterAll(() => file.cleanup())
@@ -134,7 +140,7 @@ describe('bad input is refused with an error that names it, and nothing is queue
     const { port, fd } = openPort()
     const good = sharedBytes(16)
     expect(() => port.read(fd, new Uint8Array(16), 0, 1)).toThrow(/buffer must be a view over a SharedArrayBuffer/)
-    expect(() => port.read(fd, new Uint8Array(new SharedArrayBuffer(8, { maxByteLength: 16 })), 0, 1)).toThrow(
+    expect(() => port.read(fd, new Uint8Array(growableShared(8, 16)), 0, 1)).toThrow(
       /fixed-length SharedArrayBuffer/,
     )
     expect(() => port.read(fd, 'text' as never, 0, 1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }))
