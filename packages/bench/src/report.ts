@@ -15,6 +15,7 @@ export type Impl =
   | 'messageport' // MessagePort.postMessage
   | 'piscina'
   | 'poolifier'
+  | 'fs' // node:fs (the io scenario's peers)
 
 /** A row with figures. */
 export interface MeasuredRow {

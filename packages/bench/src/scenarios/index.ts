@@ -1,9 +1,10 @@
 /** Every scenario, in the order they run. */
 import type { Scenario } from '../scenario.js'
 import { fanout } from './fanout.bench.js'
+import { io } from './io.bench.js'
 import { memory } from './memory.bench.js'
 import { pingpong } from './pingpong.bench.js'
 import { pool } from './pool.bench.js'
 import { single } from './single.bench.js'
 
-export const scenarios: readonly Scenario[] = [single, fanout, pingpong, pool, memory]
+export const scenarios: readonly Scenario[] = [single, fanout, pingpong, pool, memory, io]
