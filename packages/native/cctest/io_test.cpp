@@ -328,6 +328,9 @@ TEST(io_service_associations) {
     unsigned char buffer[100];
     Op* op = readOp(port, target.fd, buffer, sizeof buffer, 4096, 1, nullptr);
     op->userFd = fd;
+    op->fdHolder = target.dup;
+    std::weak_ptr<DupFd> held = target.dup;
+    target.dup.reset();
     target.backend->submit(&op, 1);
     ::close(fd);
     CHECK(service.lookup(port.get(), fd, &target) == IoStatus::BadFd);
@@ -337,5 +340,6 @@ TEST(io_service_associations) {
     CHECK(buffer[0] == TempFile::expected(4096));
     service.closePort(port.get());
     CHECK(service.lookup(port.get(), fd, &target) != IoStatus::Ok);
+    CHECK(held.expired());  // the duplicate closed with its association and its last op
   }
 }

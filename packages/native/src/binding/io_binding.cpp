@@ -171,6 +171,7 @@ IoStatus makeOp(napi_env env, IoEnv* io, NativePort* self, int kind, int fd, nap
   io::Op* op = new io::Op;
   op->kind = static_cast<io::OpKind>(kind);
   op->fd = target.fd;
+  op->fdHolder = std::move(target.dup);
   op->userFd = fd;
   op->offset = static_cast<uint64_t>(position);
   op->port = self->port;

@@ -50,6 +50,9 @@ struct Op {
   Packet packet;       // key, overlapped and the binding's flags; bytes is filled at completion
   const void* owner = nullptr;  // who issued it (the binding's per-thread state): drain(owner)
   Keeper* keeper = nullptr;     // released once, after the completion; may be null
+  // Keeps `fd` open until the op is deleted (the association's duplicate: a dissociate racing
+  // with a submission cannot close it under the op, nor let its number be reused meanwhile).
+  std::shared_ptr<void> fdHolder;
 
   // --- the backend's bookkeeping (guarded by the backend's in-flight mutex) ---
   Op* prev = nullptr;

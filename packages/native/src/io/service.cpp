@@ -23,6 +23,8 @@ void closeFd(int fd) {
 
 }  // namespace
 
+DupFd::~DupFd() { closeFd(fd); }
+
 IoService::IoService(unsigned threadPoolThreads, unsigned ringEntries, Preference processDefault)
     : threads_(threadPoolThreads), ringEntries_(ringEntries), processDefault_(processDefault) {}
 
@@ -30,9 +32,7 @@ IoService::~IoService() {
   // Backends drain on destruction (every op completes before the ring or the pool goes away).
   ring_.reset();
   pool_.reset();
-  for (auto& entry : ports_) {
-    for (auto& file : entry.second.files) closeFd(file.second.dupFd);
-  }
+  ports_.clear();  // closes every duplicate (no op holds one: the backends are gone)
 }
 
 Backend* IoService::backendLocked(BackendKind kind, const char** why) {
@@ -70,9 +70,7 @@ std::vector<Backend*> IoService::backends() {
 void IoService::sweepLocked() {
   for (auto it = ports_.begin(); it != ports_.end();) {
     if (it->second.port.expired()) {
-      // No op can be in flight: every op holds its port.
-      for (auto& file : it->second.files) closeFd(file.second.dupFd);
-      it = ports_.erase(it);
+      it = ports_.erase(it);  // no op can be in flight (every op holds its port): closes the duplicates
     } else {
       ++it;
     }
@@ -120,11 +118,10 @@ IoStatus IoService::associate(const std::shared_ptr<Port>& port, int fd, uint64_
     // stale association gives way; a live one is an error, as a second
     // CreateIoCompletionPort on one handle is.
     struct stat old;
-    if (::fstat(existing->second.dupFd, &old) == 0 && old.st_dev == st.st_dev && old.st_ino == st.st_ino) {
+    if (::fstat(existing->second.dup->fd, &old) == 0 && old.st_dev == st.st_dev && old.st_ino == st.st_ino) {
       return IoStatus::AlreadyAssociated;
     }
-    closeFd(existing->second.dupFd);
-    io.files.erase(existing);
+    io.files.erase(existing);  // the duplicate closes once its last op is done
   }
   if (io.backend == nullptr) {
     Preference preference = io.preference != Preference::Auto ? io.preference : processDefault_;
@@ -144,27 +141,24 @@ IoStatus IoService::associate(const std::shared_ptr<Port>& port, int fd, uint64_
     *error = errno;
     return IoStatus::SystemError;
   }
-  io.files.emplace(fd, Association{dupFd, key, keyFlags});
+  io.files.emplace(fd, Association{std::make_shared<DupFd>(dupFd), key, keyFlags});
   return IoStatus::Ok;
 #endif
 }
 
 IoStatus IoService::dissociate(const Port* port, int fd) {
   Backend* backend = nullptr;
-  int dupFd = -1;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     PortIo* io = findLocked(port);
     if (io == nullptr) return IoStatus::NotAssociated;
     auto it = io->files.find(fd);
     if (it == io->files.end()) return IoStatus::NotAssociated;
-    dupFd = it->second.dupFd;
-    io->files.erase(it);  // no new op can start on it from here on
+    io->files.erase(it);  // no new lookup finds it; the duplicate closes with its last op
     backend = io->backend;
   }
-  // Ops already submitted on the duplicate: cancel them and wait, then close it.
+  // Ops already submitted on the duplicate: cancel them and wait for them.
   backend->drain(port, nullptr, fd);
-  closeFd(dupFd);
   return IoStatus::Ok;
 }
 
@@ -178,7 +172,7 @@ IoStatus IoService::lookup(const Port* port, int fd, Target* target) {
   // The caller's fd must still be open: an operation on a closed fd is refused, as it is on
   // Windows (the association itself runs on the duplicate).
   if (::fcntl(fd, F_GETFD) < 0) return IoStatus::BadFd;
-  *target = Target{it->second.dupFd, it->second.key, it->second.keyFlags, io->backend};
+  *target = Target{it->second.dup, it->second.dup->fd, it->second.key, it->second.keyFlags, io->backend};
   return IoStatus::Ok;
 #else
   (void)port; (void)fd; (void)target;
@@ -188,17 +182,14 @@ IoStatus IoService::lookup(const Port* port, int fd, Target* target) {
 
 void IoService::closePort(const Port* port) {
   Backend* backend = nullptr;
-  std::vector<int> dups;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = ports_.find(port);
     if (it == ports_.end()) return;
     backend = it->second.backend;
-    for (auto& file : it->second.files) dups.push_back(file.second.dupFd);
-    ports_.erase(it);
+    ports_.erase(it);  // the duplicates close with the last op on each
   }
-  if (backend != nullptr) backend->drain(port, nullptr);
-  for (int fd : dups) closeFd(fd);
+  if (backend != nullptr) backend->drain(port, nullptr, -1);
 }
 
 void IoService::drainOwner(const void* owner) {

@@ -36,8 +36,19 @@ enum class IoStatus : int {
   SystemError = 7,     // dup() failed (errno in `error`)
 };
 
+// A private duplicate of a caller's descriptor, closed when the last holder (the association,
+// or an operation still running on it) lets go.
+struct DupFd {
+  int fd;
+  explicit DupFd(int duplicate) : fd(duplicate) {}
+  ~DupFd();
+  DupFd(const DupFd&) = delete;
+  DupFd& operator=(const DupFd&) = delete;
+};
+
 struct Target {
-  int fd;  // the duplicate to run on
+  std::shared_ptr<DupFd> dup;  // the duplicate to run on (put it in Op::fdHolder)
+  int fd;  // dup->fd
   uint64_t key;
   uint32_t keyFlags;
   Backend* backend;
@@ -87,7 +98,7 @@ class IoService {
 
  private:
   struct Association {
-    int dupFd;
+    std::shared_ptr<DupFd> dup;
     uint64_t key;
     uint32_t keyFlags;
   };
