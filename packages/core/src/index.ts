@@ -16,6 +16,7 @@ export type { RunOptions } from './pool.js'
 export type { PortPoolOptions, ResolvedPoolOptions } from './pool-options.js'
 export type { PoolStats, PoolHistogram, HistogramSummary } from './pool-stats.js'
 export type { TaskContext, PacketContext } from './task-context.js'
+export type { PoolIo } from './pool-io.js'
 export {
   AbortError,
   PoolClosedError,

@@ -7,6 +7,7 @@
  */
 import type { CompletionPort } from './port/completion-port.js'
 import { PoolErrors } from './pool-errors.js'
+import { poolIo, type PoolIo } from './pool-io.js'
 import { ABORTED, ASYNC, DONE, waitAsync } from './pool-memory.js'
 import { TASK_BASE } from './task-codec.js'
 
@@ -31,6 +32,11 @@ export interface PacketContext {
   post(key: number | bigint, bytes?: number, overlapped?: number | bigint, data?: Uint8Array): void
   /** The `threadId` of the worker running this call. */
   readonly threadId: number
+  /**
+   * Overlapped file I/O on the pool's port (docs/io.md): completions come back as raw packets to
+   * some worker's `onPacket`. Keys must be below 2^52.
+   */
+  readonly io: PoolIo
 }
 
 /**
@@ -88,6 +94,10 @@ export class PacketScope implements PacketContext {
 
   post(key: number | bigint, bytes?: number, overlapped?: number | bigint, data?: Uint8Array): void {
     postRaw(this.#port, key, bytes, overlapped, data)
+  }
+
+  get io(): PoolIo {
+    return poolIo(this.#port)
   }
 }
 
