@@ -345,3 +345,59 @@ TEST(io_service_associations) {
     CHECK(held.expired());  // the duplicate closed with its association and its last op
   }
 }
+
+#if defined(__linux__)
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+// What a container's seccomp profile does to io_uring: io_uring_setup fails with EPERM. In a
+// child process with such a filter, the io_uring backend reports why it cannot run, and 'auto'
+// picks the thread pool, which then works.
+TEST(io_auto_falls_back_to_the_thread_pool_when_seccomp_refuses_io_uring) {
+  TempFile file;
+  const pid_t child = ::fork();
+  CHECK(child >= 0);
+  if (child == 0) {
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+      ::_exit(10);
+    }
+    const char* why = nullptr;
+    if (makeIoUringBackend(16, &why) != nullptr) ::_exit(11);
+    if (why == nullptr || std::strstr(why, "not permitted") == nullptr) ::_exit(12);
+    IoService service(2, 16, Preference::Auto);
+    auto port = cctest::makePort(1);
+    int error = 0;
+    if (service.associate(port, file.fd, 1, 0, &why, &error) != IoStatus::Ok) ::_exit(13);
+    if (service.backendOf(port.get())->kind() != BackendKind::ThreadPool) ::_exit(14);
+    IoService forced(2, 16, Preference::Auto);
+    if (forced.configure(port, Preference::IoUring, &why) != IoStatus::Unavailable) ::_exit(15);
+    Target target{};
+    if (service.lookup(port.get(), file.fd, &target) != IoStatus::Ok) ::_exit(16);
+    unsigned char buffer[64];
+    Op* op = readOp(port, target.fd, buffer, sizeof buffer, 8192, 3, nullptr);
+    op->fdHolder = target.dup;
+    target.backend->submit(&op, 1);
+    Consumer self(1);
+    std::vector<Packet> got = take(*port, 1, self);
+    if (got.size() != 1 || got[0].bytes != sizeof buffer || buffer[0] != TempFile::expected(8192)) ::_exit(17);
+    ::_exit(0);
+  }
+  int status = 0;
+  CHECK(::waitpid(child, &status, 0) == child);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::printf("  child exit status %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  }
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+#endif
