@@ -8,13 +8,16 @@
 //
 // Shape: one ring per backend. Submitting threads fill SQEs and call io_uring_enter under
 // `submitMutex_`; one reaper thread waits for completions (io_uring_enter GETEVENTS), posts each
-// to its port (Port::post, the engine's own path) and refills the ring from `overflow_`. At most
+// to its port (Port::post, the engine's own path) and refills the ring from `overflow_`. A
+// submitting thread also takes the completions already posted when it has submitted (reads of
+// cached pages complete inside io_uring_enter), so they do not wait for the reaper to run. At most
 // `cqLimit_` entries are in the kernel at once, so the completion ring never overflows; the rest
 // wait in `overflow_` (FIFO), where they are cancellable without the kernel.
 //
 // Locking: `submitMutex_` guards the SQ ring and `kernelEntries_`; TrackedBackend::mutex_ guards
-// the op list, `overflow_` and `paused_`. Order: submitMutex_, then mutex_. The reaper alone reads
-// the CQ ring.
+// the op list, `overflow_` and `paused_`; `cqMutex_` guards reading the CQ ring (the reaper, and
+// a submitting thread that takes completions already posted). Order: submitMutex_, then mutex_;
+// cqMutex_ is never held with either.
 //
 // Cancellation: an op in `overflow_` completes with ECANCELED at once; an op in the kernel gets an
 // IORING_OP_ASYNC_CANCEL keyed by its user_data (the Op's address). The cancel SQE is submitted
@@ -70,6 +73,7 @@ inline void backFromKernel(const void*) {}
 
 constexpr uint64_t kInternal = 0;  // user_data of cancel SQEs: their CQEs are ignored
 constexpr uint64_t kStop = 1;      // user_data of the NOP that ends the reaper
+constexpr size_t kInlineReap = 32; // CQEs a submitting thread takes at most, after its submit
 
 int sysSetup(unsigned entries, io_uring_params* params) {
   return static_cast<int>(::syscall(__NR_io_uring_setup, entries, params));
@@ -160,15 +164,22 @@ class IoUringBackend final : public TrackedBackend {
 
   void submit(Op* const* ops, size_t count) override {
     if (count == 0) return;
-    std::lock_guard<std::mutex> submitLock(submitMutex_);
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      for (size_t i = 0; i < count; ++i) {
-        trackLocked(ops[i]);
-        overflow_.push_back(ops[i]);
+      std::lock_guard<std::mutex> submitLock(submitMutex_);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (size_t i = 0; i < count; ++i) {
+          trackLocked(ops[i]);
+          overflow_.push_back(ops[i]);
+        }
       }
+      startLocked();
     }
-    startLocked();
+    // A read of cached pages completes inside io_uring_enter: its CQE is already there. Taking
+    // it here, on the submitting thread, posts it without waiting for the reaper to be scheduled
+    // (which on a busy machine can take a while). Only if no one else is reaping right now.
+    io_uring_cqe local[kInlineReap];
+    reapAvailable(local, kInlineReap, false);
   }
 
   size_t cancel(const Port* port, int userFd, bool matchOverlapped, uint64_t overlapped) override {
@@ -301,32 +312,52 @@ class IoUringBackend final : public TrackedBackend {
     }
   }
 
+  // Takes up to `max` posted CQEs (blocking on cqMutex_ when `wait`, else only if it is free),
+  // completes their ops, gives their ring entries back and refills the ring from overflow_.
+  // Returns whether the reaper's stop NOP was among them. Call it with no lock held.
+  bool reapAvailable(io_uring_cqe* batch, size_t max, bool wait) {
+    size_t count = 0;
+    {
+      std::unique_lock<std::mutex> cqLock(cqMutex_, std::defer_lock);
+      if (wait) {
+        cqLock.lock();
+      } else if (!cqLock.try_lock()) {
+        return false;
+      }
+      unsigned head = *cqHead_;
+      const unsigned tail = loadAcquire(cqTail_);  // CQEs up to tail are written
+      for (; head != tail && count < max; ++head) batch[count++] = cqes_[head & cqMask_];
+      storeRelease(cqHead_, head);  // we are done reading those entries
+    }
+    if (count == 0) return false;
+    bool stop = false;
+    for (size_t i = 0; i < count; ++i) {
+      const io_uring_cqe& cqe = batch[i];
+      if (cqe.user_data == kStop) {
+        stop = true;
+      } else if (cqe.user_data != kInternal) {
+        Op* op = reinterpret_cast<Op*>(cqe.user_data);
+        backFromKernel(op);
+        complete(op, cqe.res);
+      }
+    }
+    std::lock_guard<std::mutex> submitLock(submitMutex_);
+    kernelEntries_ -= static_cast<unsigned>(count);
+    if (!stop) startLocked();
+    return stop;
+  }
+
   void reap() {
-    std::vector<io_uring_cqe> batch;
-    batch.reserve(cqLimit_);
+    std::vector<io_uring_cqe> batch(cqLimit_);
     bool stop = false;
     while (!stop) {
       if (sysEnter(ringFd_, 0, 1, IORING_ENTER_GETEVENTS) < 0 && errno != EINTR && errno != EAGAIN &&
           errno != EBUSY) {
         continue;  // nothing to do but wait again
       }
-      batch.clear();
-      unsigned head = *cqHead_;
-      const unsigned tail = loadAcquire(cqTail_);  // CQEs up to tail are written
-      for (; head != tail; ++head) batch.push_back(cqes_[head & cqMask_]);
-      storeRelease(cqHead_, head);  // we are done reading those entries
-      if (batch.empty()) continue;
-      for (const io_uring_cqe& cqe : batch) {
-        if (cqe.user_data == kStop) stop = true;
-        else if (cqe.user_data != kInternal) {
-          Op* op = reinterpret_cast<Op*>(cqe.user_data);
-          backFromKernel(op);
-          complete(op, cqe.res);
-        }
-      }
-      std::lock_guard<std::mutex> submitLock(submitMutex_);
-      kernelEntries_ -= static_cast<unsigned>(batch.size());
-      if (!stop) startLocked();
+      // The stop NOP is submitted only once nothing else is in flight and nobody submits (the
+      // destructor), so no inline reap can take it: it always comes here.
+      stop = reapAvailable(batch.data(), batch.size(), true);
     }
   }
 
@@ -360,6 +391,7 @@ class IoUringBackend final : public TrackedBackend {
   unsigned cqLimit_ = 0;
 
   std::mutex submitMutex_;
+  std::mutex cqMutex_;
   unsigned sqTailLocal_ = 0;     // our tail, published at flush (guarded by submitMutex_)
   unsigned pendingSqes_ = 0;     // written, not yet taken by the kernel (guarded by submitMutex_)
   unsigned kernelEntries_ = 0;   // SQEs submitted whose CQE is not reaped (guarded by submitMutex_)
