@@ -1,4 +1,8 @@
-/** What the io scenario and its workers share: the workloads, their offsets, the gate cells. */
+/**
+ * What the io scenario and its workers share: the workloads, their offsets, the gate cells, and
+ * how a drained batch of completions is reissued.
+ */
+import type { CompletionPort, PacketBatch } from '@iocp/core'
 
 /** One workload: `block`-byte reads, random or sequential, `depth` in flight where that applies. */
 export interface Workload {
@@ -38,5 +42,38 @@ export function offsets(size: number, block: number, random: boolean, seed: numb
     state ^= state << 5
     state >>>= 0
     return (state % blocks) * block
+  }
+}
+
+/**
+ * Reissues the `n` completed reads of `batch` (each into its own slot, at the next offset): one
+ * `read()` for a single one, else one `submit()` of the batch (one native call and one
+ * io_uring_enter for all of them), reusing one request object per slot.
+ */
+export function reissuer(
+  port: CompletionPort,
+  fd: number,
+  slots: number,
+  view: (slot: number) => Uint8Array,
+): (batch: PacketBatch, n: number, next: () => number) => void {
+  const requests: Array<{ op: 'read'; fd: number; buffer: Uint8Array; position: number; overlapped: number }> = []
+  const bySlot = Array.from({ length: slots }, (_, s) => ({ op: 'read' as const, fd, buffer: view(s), position: 0, overlapped: s }))
+  return (batch, n, next) => {
+    if (n === 0) return
+    for (let i = 0; i < n; i++) {
+      if (batch.code(i) !== undefined) throw new Error(`read failed: ${batch.code(i)}`)
+    }
+    if (n === 1) {
+      const s = batch.overlapped(0) as number
+      port.read(fd, bySlot[s]!.buffer, next(), s)
+      return
+    }
+    requests.length = n
+    for (let i = 0; i < n; i++) {
+      const request = bySlot[batch.overlapped(i) as number]!
+      request.position = next()
+      requests[i] = request
+    }
+    port.submit(requests)
   }
 }

@@ -7,7 +7,7 @@
  * Workloads (io-workload.ts): random 4 KiB reads at 1 and 64 in flight, sequential 1 MiB reads at
  * 4 in flight. Rows, each a figure of reads per second (for 1 MiB reads that is MiB/s):
  * - the port with io_uring and with the thread pool, one thread keeping `depth` reads in flight
- *   (`read()` per completion, completions taken with `getManyInto`);
+ *   (completions taken with `getManyInto`, the drained batch reissued with one `submit()`);
  * - the port with io_uring, 2 workers each issuing and draining on one port;
  * - `fs.promises` `FileHandle.read`, `depth` reads in flight;
  * - `fs.readSync` in 1 and in 2 workers (one read at a time each);
@@ -29,7 +29,7 @@ import { Worker } from 'node:worker_threads'
 import { CompletionPort, PacketBatch } from '@iocp/core'
 import { attempt, failed, measured, unavailable, type Group, type Impl, type Row } from '../report.js'
 import type { Budget, Context, Scenario } from '../scenario.js'
-import { GO, READY, WORKLOADS, offsets, type Workload } from './io-workload.js'
+import { GO, READY, WORKLOADS, offsets, reissuer, type Workload } from './io-workload.js'
 
 const ioLimit = fileURLToPath(new URL(`../../build/${process.platform === 'win32' ? 'io-limit.exe' : 'io-limit'}`, import.meta.url))
 const ioWorker = new URL('../workers/io-worker.js', import.meta.url)
@@ -85,6 +85,7 @@ function portRow(path: string, size: number, w: Workload, backend: 'io_uring' | 
   const view = (slot: number): Uint8Array => bytes.subarray(slot * w.block, (slot + 1) * w.block)
   const batch = new PacketBatch(256)
   const next = offsets(size, w.block, w.random, 1)
+  const reissue = reissuer(port, fd, w.depth, view)
   return {
     id: `io.${w.id}.port-${backend === 'io_uring' ? 'uring' : 'pool'}`,
     label: `CompletionPort read (${backend}), ${w.depth} in flight`,
@@ -98,12 +99,9 @@ function portRow(path: string, size: number, w: Workload, backend: 'io_uring' | 
       for (let s = 0; s < w.depth; s++) port.read(fd, view(s), next(), s)
       while (inFlight > 0) {
         const n = port.getManyInto(batch)
-        for (let i = 0; i < n; i++) {
-          if (batch.code(i) !== undefined) throw new Error(`read failed: ${batch.code(i)}`)
-          ops++
-          if (running) port.read(fd, view(batch.overlapped(i) as number), next(), batch.overlapped(i) as number)
-          else inFlight--
-        }
+        ops += n
+        if (running) reissue(batch, n, next)
+        else inFlight -= n
         if (running && performance.now() >= deadline) running = false
       }
       return ops / ((performance.now() - started) / 1000)
@@ -169,7 +167,7 @@ function workersRow(path: string, size: number, w: Workload, mode: 'readSync' | 
           new Worker(ioWorker, {
             workerData: {
               mode, path, fd, handle: port?.handle, block: w.block, random: w.random, size, depth: w.depth,
-              index, seconds, cells, buffer,
+              index, workers, seconds, cells, buffer,
             },
           }),
       )

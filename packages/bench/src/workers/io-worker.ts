@@ -14,7 +14,7 @@
 import { openSync, readSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { CompletionPort, PacketBatch, type PortHandle } from '@iocp/core'
-import { GO, INFLIGHT, READY, offsets } from '../scenarios/io-workload.js'
+import { GO, INFLIGHT, READY, offsets, reissuer } from '../scenarios/io-workload.js'
 
 interface Data {
   mode: 'readSync' | 'port'
@@ -26,6 +26,8 @@ interface Data {
   size: number
   depth: number
   index: number
+  /** Workers of the row (the shared buffer has `depth` slots per worker). */
+  workers: number
   seconds: number
   cells: SharedArrayBuffer
   buffer: SharedArrayBuffer
@@ -56,21 +58,17 @@ if (data.mode === 'readSync') {
   const bytes = new Uint8Array(data.buffer)
   const view = (slot: number): Uint8Array => bytes.subarray(slot * data.block, (slot + 1) * data.block)
   const batch = new PacketBatch(256)
+  const reissue = reissuer(port, data.fd, data.depth * data.workers, view)
   Atomics.add(cells, INFLIGHT, data.depth)
   for (let s = 0; s < data.depth; s++) port.read(data.fd, view(data.index * data.depth + s), next(), data.index * data.depth + s)
   let running = true
   for (;;) {
     // A timeout, not Infinity: the other worker may be the one that drains the last completions.
     const n = port.getManyInto(batch, 10)
-    for (let i = 0; i < n; i++) {
-      if (batch.code(i) !== undefined) throw new Error(`read failed: ${batch.code(i)}`)
-      ops++
-      if (running) port.read(data.fd, view(batch.overlapped(i) as number), next(), batch.overlapped(i) as number)
-      else Atomics.sub(cells, INFLIGHT, 1)
-    }
-    if (running && performance.now() >= deadline) {
-      running = false
-    }
+    ops += n
+    if (running) reissue(batch, n, next)
+    else Atomics.sub(cells, INFLIGHT, n)
+    if (running && performance.now() >= deadline) running = false
     if (!running && Atomics.load(cells, INFLIGHT) <= 0) break
   }
 }

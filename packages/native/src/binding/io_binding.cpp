@@ -162,16 +162,23 @@ napi_value ioDissociate(napi_env env, napi_callback_info info) {
 }
 
 // Builds the op for (kind, fd, view, position, length, overlapped); IoStatus::Ok and *out set, or
-// the status that refuses it (nothing allocated).
+// the status that refuses it (nothing allocated). `cached`, when given, is the lookup of the
+// previous op of the same batch: an op on the same fd reuses it (one lookup, and one closed-fd
+// check, per fd per batch).
 IoStatus makeOp(napi_env env, IoEnv* io, NativePort* self, int kind, int fd, napi_value view, double position,
-                uint32_t length, napi_value overlapped, io::Op** out, io::Backend** backend) {
-  io::Target target;
-  const IoStatus status = service().lookup(self->port.get(), fd, &target);
-  if (status != IoStatus::Ok) return status;
+                uint32_t length, napi_value overlapped, io::Op** out, io::Backend** backend,
+                io::Target* cached = nullptr, int* cachedFd = nullptr) {
+  io::Target own;
+  io::Target& target = cached != nullptr ? *cached : own;
+  if (cached == nullptr || *cachedFd != fd) {
+    const IoStatus status = service().lookup(self->port.get(), fd, &target);
+    if (status != IoStatus::Ok) return status;
+    if (cachedFd != nullptr) *cachedFd = fd;
+  }
   io::Op* op = new io::Op;
   op->kind = static_cast<io::OpKind>(kind);
   op->fd = target.fd;
-  op->fdHolder = std::move(target.dup);
+  op->fdHolder = target.dup;
   op->userFd = fd;
   op->offset = static_cast<uint64_t>(position);
   op->port = self->port;
@@ -221,6 +228,8 @@ napi_value ioSubmitMany(napi_env env, napi_callback_info info) {
   std::vector<io::Op*> ops;
   ops.reserve(count);
   io::Backend* backend = nullptr;
+  io::Target cached;
+  int cachedFd = -1;
   for (uint32_t i = 0; i < count; ++i) {
     const double* m = meta + size_t(i) * 4;
     napi_value view, overlapped;
@@ -228,7 +237,7 @@ napi_value ioSubmitMany(napi_env env, napi_callback_info info) {
     napi_get_element(env, call.argv[3], i, &overlapped);
     io::Op* op = nullptr;
     const IoStatus status = makeOp(env, call.io, call.self, static_cast<int>(m[0]), static_cast<int>(m[1]), view, m[2],
-                                   static_cast<uint32_t>(m[3]), overlapped, &op, &backend);
+                                   static_cast<uint32_t>(m[3]), overlapped, &op, &backend, &cached, &cachedFd);
     if (status != IoStatus::Ok) {
       for (io::Op* made : ops) {  // nothing was submitted: undo what was built
         if (made->keeper != nullptr) made->keeper->release();
