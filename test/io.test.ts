@@ -113,6 +113,24 @@ describe('overlapped reads and writes', () => {
     closeSync(fd)
   })
 
+  it('a batch may mix files: each request completes with its own file’s key', () => {
+    const { port, fd } = openPort()
+    const other = openSync(file.path, 'r')
+    port.associate(other, 8)
+    const views = [sharedBytes(8), sharedBytes(8), sharedBytes(8)]
+    port.submit([
+      { op: 'read', fd, buffer: views[0]!, position: 0, overlapped: 0 },
+      { op: 'read', fd: other, buffer: views[1]!, position: 8, overlapped: 1 },
+      { op: 'read', fd, buffer: views[2]!, position: 16, overlapped: 2 },
+    ])
+    const got = takeAll(port, 3).sort((x, y) => (x.overlapped as number) - (y.overlapped as number))
+    expect(got.map((p) => [p.key, p.bytes])).toEqual([[7, 8], [8, 8], [7, 8]])
+    expect(views.map((v) => v[0])).toEqual([expectedByte(0), expectedByte(8), expectedByte(16)])
+    port.close()
+    closeSync(fd)
+    closeSync(other)
+  })
+
   it('delivers I/O completions to getAsync on the main thread', async () => {
     const { port, fd } = openPort()
     const pending = port.getAsync()
