@@ -3,9 +3,9 @@
 // with ECANCELED, and closing the fd or the port while I/O is in flight loses nothing. CI runs
 // this file once per backend (IOCP_IO_BACKEND=io_uring / thread-pool); operations are held in
 // flight with the backends' pause hook, never with sleeps.
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { CompletionPort, PortClosedError, type Packet } from '@iocp/core'
+import { CompletionPort, PortClosedError, allocateIoBuffer, type Packet } from '@iocp/core'
 import { expectedByte, forcedBackend, makeTestFile, pauseIo, sharedBytes } from './fixtures/io-harness.js'
 
 /** `new SharedArrayBuffer(length, { maxByteLength })`, which Node 20's TypeScript lib does not declare. */
@@ -257,6 +257,23 @@ describe('cancellation and teardown with I/O in flight', () => {
     expect(takeAll(port, 2).map((p) => p.code)).toEqual(['ECANCELED', 'ECANCELED'])
     expect(() => port.get()).toThrow(PortClosedError)
     expect(() => port.read(fd, sharedBytes(8), 0, 3)).toThrow(PortClosedError)
+    port.close()
+    closeSync(fd)
+  })
+})
+
+describe('allocateIoBuffer', () => {
+  it('gives page-aligned shared views that read like any other', () => {
+    const { port, fd } = openPort()
+    for (const length of [1, 4096, 1 << 20]) {
+      const view = allocateIoBuffer(length)
+      expect(view.length).toBe(length)
+      expect(Object.prototype.toString.call(view.buffer)).toBe('[object SharedArrayBuffer]')
+      port.read(fd, view, 4096, length)
+      expect(port.get()!.bytes).toBe(Math.min(length, statSync(file.path).size - 4096))
+      expect(view[0]).toBe(expectedByte(4096))
+    }
+    expect(() => allocateIoBuffer(-1)).toThrow(/length must be an integer/)
     port.close()
     closeSync(fd)
   })

@@ -1,7 +1,8 @@
 // A copy worker: blocks in get() on the copy's port and drives the pipeline, one completion at a
 // time, as the threads of the classic IOCP file-copy sample do.
 //
-// Protocol (workerData: { handle, src, dst, size, blockSize, depth, shared, slots, buffer }):
+// Protocol (workerData: { handle, src, dst, size, blockSize, depth, workers, shared, slots,
+// buffer, bufferOffset }: the slots' bytes start at bufferOffset in buffer):
 //   - a read completion (key READ) on slot s issues the write of the bytes it read, from the same
 //     buffer, at the same offset;
 //   - a write completion (key WRITE) on slot s advances the slot: the rest of its block if the
@@ -13,9 +14,9 @@ import { workerData } from 'node:worker_threads'
 import { CompletionPort } from '@iocp/core'
 import { ERROR, NEXT, READ, RETIRED, STOP, WRITE, errorIndex, sharedViews, slotOffset } from './protocol.mjs'
 
-const { handle, src, dst, size, blockSize, depth, workers, shared, slots, buffer } = workerData
+const { handle, src, dst, size, blockSize, depth, workers, shared, slots, buffer, bufferOffset } = workerData
 const port = CompletionPort.fromHandle(handle)
-const bytes = new Uint8Array(buffer)
+const bytes = new Uint8Array(buffer, bufferOffset, depth * blockSize)
 const { cells, copied } = sharedViews(shared)
 // Per slot: [offset, remaining] of the block it is copying, as doubles (offsets can pass 2^31).
 const slot = new Float64Array(slots)

@@ -10,7 +10,7 @@ import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { CompletionPort } from '@iocp/core'
+import { CompletionPort, allocateIoBuffer } from '@iocp/core'
 import { ERROR, READ, SHARED_BYTES, WRITE, errorCode, sharedViews } from './protocol.mjs'
 
 /**
@@ -37,8 +37,12 @@ export async function copyFile(src, dst, options = {}) {
     const shared = new SharedArrayBuffer(SHARED_BYTES)
     const { cells, copied } = sharedViews(shared)
     const slots = new SharedArrayBuffer(depth * 2 * 8)
-    const buffer = new SharedArrayBuffer(depth * blockSize)
-    const workerData = { handle: undefined, src: srcFd, dst: dstFd, size, blockSize, depth, workers, shared, slots, buffer }
+    // Page-aligned: the kernel copies to and from it several times faster.
+    const io = allocateIoBuffer(depth * blockSize)
+    const workerData = {
+      handle: undefined, src: srcFd, dst: dstFd, size, blockSize, depth, workers, shared, slots,
+      buffer: io.buffer, bufferOffset: io.byteOffset,
+    }
     const threads = Array.from({ length: workers }, () =>
       new Worker(new URL('./copier.mjs', import.meta.url), { workerData: { ...workerData, handle: port.handle } }),
     )

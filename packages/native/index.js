@@ -66,6 +66,7 @@ const binding = {
   ioStats: (port, out) => addon.ioStats(port.external, out),
   ioWhy: addon.ioWhy,
   ioTestPause: addon.ioTestPause,
+  ioPageOffset: addon.ioPageOffset,
   FLAG_IO_ERROR: addon.FLAG_IO_ERROR,
   PACKET_WORDS: addon.PACKET_WORDS,
   FLAG_KEY_BIGINT: addon.FLAG_KEY_BIGINT,

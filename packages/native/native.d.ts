@@ -118,6 +118,8 @@ declare namespace binding {
     /** Test hook: kind 0 thread pool, 1 io_uring; a paused backend starts nothing. Returns
      *  whether that backend exists in this process. */
     ioTestPause(kind: number, paused: boolean): boolean
+    /** The address of the view's first byte modulo 4096. */
+    ioPageOffset(view: Uint8Array): number
   }
 }
 

@@ -26,7 +26,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Worker } from 'node:worker_threads'
-import { CompletionPort, PacketBatch } from '@iocp/core'
+import { CompletionPort, PacketBatch, allocateIoBuffer } from '@iocp/core'
 import { attempt, failed, measured, unavailable, type Group, type Impl, type Row } from '../report.js'
 import type { Budget, Context, Scenario } from '../scenario.js'
 import { GO, READY, WORKLOADS, offsets, reissuer, type Workload } from './io-workload.js'
@@ -81,7 +81,7 @@ function portRow(path: string, size: number, w: Workload, backend: 'io_uring' | 
   const port = new CompletionPort({ concurrency: 1, io: backend })
   const fd = openSync(path, 'r')
   port.associate(fd, 1)
-  const bytes = new Uint8Array(new SharedArrayBuffer(w.block * w.depth))
+  const bytes = allocateIoBuffer(w.block * w.depth) // page-aligned, as the C rows' buffers are
   const view = (slot: number): Uint8Array => bytes.subarray(slot * w.block, (slot + 1) * w.block)
   const batch = new PacketBatch(256)
   const next = offsets(size, w.block, w.random, 1)
@@ -150,7 +150,7 @@ function workersRow(path: string, size: number, w: Workload, mode: 'readSync' | 
     fd = openSync(path, 'r')
     port.associate(fd, 1)
   }
-  const buffer = new SharedArrayBuffer(mode === 'port' ? w.block * w.depth * workers : 8)
+  const buffer = allocateIoBuffer(mode === 'port' ? w.block * w.depth * workers : 8)
   return {
     id: mode === 'port' ? `io.${w.id}.port-uring-${workers}w` : `io.${w.id}.readSync-${workers}w`,
     label:
@@ -167,7 +167,7 @@ function workersRow(path: string, size: number, w: Workload, mode: 'readSync' | 
           new Worker(ioWorker, {
             workerData: {
               mode, path, fd, handle: port?.handle, block: w.block, random: w.random, size, depth: w.depth,
-              index, workers, seconds, cells, buffer,
+              index, workers, seconds, cells, buffer: buffer.buffer, bufferOffset: buffer.byteOffset, bufferLength: buffer.length,
             },
           }),
       )

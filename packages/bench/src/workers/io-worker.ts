@@ -31,6 +31,9 @@ interface Data {
   seconds: number
   cells: SharedArrayBuffer
   buffer: SharedArrayBuffer
+  /** Where the page-aligned view starts in `buffer`, and its length. */
+  bufferOffset: number
+  bufferLength: number
 }
 
 const data = workerData as Data
@@ -55,7 +58,7 @@ if (data.mode === 'readSync') {
   } while (performance.now() < deadline)
 } else {
   const port = CompletionPort.fromHandle(data.handle!)
-  const bytes = new Uint8Array(data.buffer)
+  const bytes = new Uint8Array(data.buffer, data.bufferOffset, data.bufferLength)
   const view = (slot: number): Uint8Array => bytes.subarray(slot * data.block, (slot + 1) * data.block)
   const batch = new PacketBatch(256)
   const reissue = reissuer(port, data.fd, data.depth * data.workers, view)

@@ -10,6 +10,7 @@
 #include "io_binding.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -327,6 +328,20 @@ napi_value ioTestPause(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// (view: TypedArray) -> the address of its first byte modulo 4096. Lets @iocp/core hand out
+// page-aligned views (a misaligned destination makes the kernel's copy several times slower, and
+// the allocator behind SharedArrayBuffer starts large blocks 16 bytes into a page).
+napi_value ioPageOffset(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr);
+  return int32(env, static_cast<int32_t>(reinterpret_cast<uintptr_t>(data) & 4095u));
+}
+
 void flushOnLoop(napi_env env, napi_value, void* context, void*) {
   if (env != nullptr) static_cast<IoEnv*>(context)->flush();
 }
@@ -362,7 +377,7 @@ void defineIoFunctions(Napi::Env env, Napi::Object exports) {
       {"ioConfigure", ioConfigure}, {"ioAssociate", ioAssociate}, {"ioDissociate", ioDissociate},
       {"ioSubmit", ioSubmit},       {"ioSubmitMany", ioSubmitMany}, {"ioCancel", ioCancel},
       {"ioClosePort", ioClosePort}, {"ioStats", ioStats},         {"ioWhy", ioWhy},
-      {"ioTestPause", ioTestPause},
+      {"ioTestPause", ioTestPause}, {"ioPageOffset", ioPageOffset},
   };
   for (const Entry& entry : entries) {
     napi_value fn;
