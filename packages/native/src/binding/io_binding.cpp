@@ -1,8 +1,9 @@
-// Buffers: an operation keeps the caller's view (and so its SharedArrayBuffer) alive with a
-// napi_ref until its completion is posted. The ref can only be deleted on this environment's
-// thread, so the backend thread that finishes the op queues it (IoEnv::queueRelease) and a
-// thread-safe function, unreferenced so that it never keeps the loop alive, deletes the queued
-// refs on the next turn of the event loop; every io* call also deletes them first.
+// Buffers: an operation keeps the caller's SharedArrayBuffer alive with a napi_ref on it (one
+// per run of ops on the same buffer in a batch) until its completion is posted. The ref can only
+// be deleted on this environment's thread, so the backend thread that finishes the op queues it
+// (IoEnv::queueRelease), and a thread-safe function, unreferenced so that it never keeps the loop
+// alive, deletes the queued refs on the next turn of the event loop; every io* call also deletes
+// them first.
 //
 // Teardown: the environment's cleanup hook cancels every operation this thread issued and
 // waits for them (regular-file I/O ends in bounded time), then deletes the refs: no operation
@@ -75,10 +76,16 @@ struct IoEnv {
   }
 };
 
+// Keeps one SharedArrayBuffer alive for every op that holds it: the ops of a batch whose views
+// share a buffer share one keeper (one napi_ref), released when the last of them completes.
 class RefKeeper final : public io::Keeper {
  public:
   RefKeeper(IoEnv* owner, napi_ref ref) : owner_(owner), ref_(ref) {}
+  // One more op holds it. Only while the submitting thread still owns every holder (before
+  // submit), so relaxed is enough; release's acq_rel orders the ops' completions before the last.
+  void hold() noexcept { holders_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept override {
+    if (holders_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     owner_->queueRelease(ref_);
     delete this;
   }
@@ -86,6 +93,13 @@ class RefKeeper final : public io::Keeper {
  private:
   IoEnv* owner_;
   napi_ref ref_;
+  std::atomic<uint32_t> holders_{1};
+};
+
+// The keeper of the previous op of a batch, and the buffer (its base address) it keeps.
+struct SharedKeep {
+  RefKeeper* keeper = nullptr;
+  const void* base = nullptr;
 };
 
 template <size_t N>
@@ -168,7 +182,7 @@ napi_value ioDissociate(napi_env env, napi_callback_info info) {
 // check, per fd per batch).
 IoStatus makeOp(napi_env env, IoEnv* io, NativePort* self, int kind, int fd, napi_value view, double position,
                 uint32_t length, napi_value overlapped, io::Op** out, io::Backend** backend,
-                io::Target* cached = nullptr, int* cachedFd = nullptr) {
+                io::Target* cached = nullptr, int* cachedFd = nullptr, SharedKeep* keep = nullptr) {
   io::Target own;
   io::Target& target = cached != nullptr ? *cached : own;
   if (cached == nullptr || *cachedFd != fd) {
@@ -191,12 +205,22 @@ IoStatus makeOp(napi_env env, IoEnv* io, NativePort* self, int kind, int fd, nap
     napi_typedarray_type type;
     size_t elements = 0;
     void* data = nullptr;
-    napi_get_typedarray_info(env, view, &type, &elements, &data, nullptr, nullptr);
+    napi_value arraybuffer = nullptr;
+    size_t byteOffset = 0;
+    napi_get_typedarray_info(env, view, &type, &elements, &data, &arraybuffer, &byteOffset);
     op->buffer = data;  // @iocp/core passes a Uint8Array: elements == bytes >= length
     op->length = length;
-    napi_ref ref = nullptr;
-    napi_create_reference(env, view, 1, &ref);
-    op->keeper = new RefKeeper(io, ref);
+    const void* base = static_cast<const char*>(data) - byteOffset;  // identifies the buffer
+    if (keep != nullptr && keep->keeper != nullptr && keep->base == base) {
+      keep->keeper->hold();
+      op->keeper = keep->keeper;
+    } else {
+      napi_ref ref = nullptr;
+      napi_create_reference(env, arraybuffer, 1, &ref);  // the SharedArrayBuffer itself
+      RefKeeper* keeper = new RefKeeper(io, ref);
+      op->keeper = keeper;
+      if (keep != nullptr) *keep = SharedKeep{keeper, base};
+    }
   }
   *out = op;
   *backend = target.backend;
@@ -231,6 +255,7 @@ napi_value ioSubmitMany(napi_env env, napi_callback_info info) {
   io::Backend* backend = nullptr;
   io::Target cached;
   int cachedFd = -1;
+  SharedKeep keep;
   for (uint32_t i = 0; i < count; ++i) {
     const double* m = meta + size_t(i) * 4;
     napi_value view, overlapped;
@@ -238,7 +263,7 @@ napi_value ioSubmitMany(napi_env env, napi_callback_info info) {
     napi_get_element(env, call.argv[3], i, &overlapped);
     io::Op* op = nullptr;
     const IoStatus status = makeOp(env, call.io, call.self, static_cast<int>(m[0]), static_cast<int>(m[1]), view, m[2],
-                                   static_cast<uint32_t>(m[3]), overlapped, &op, &backend, &cached, &cachedFd);
+                                   static_cast<uint32_t>(m[3]), overlapped, &op, &backend, &cached, &cachedFd, &keep);
     if (status != IoStatus::Ok) {
       for (io::Op* made : ops) {  // nothing was submitted: undo what was built
         if (made->keeper != nullptr) made->keeper->release();
