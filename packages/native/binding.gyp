@@ -11,7 +11,12 @@
         "src/binding/debug_hooks.cpp",
         "src/binding/handle_table.cpp",
         "src/binding/native_port.cpp",
-        "src/binding/thread_state.cpp"
+        "src/binding/thread_state.cpp",
+        "src/binding/io_binding.cpp",
+        "src/io/tracked.cpp",
+        "src/io/thread_pool_backend.cpp",
+        "src/io/io_uring_backend.cpp",
+        "src/io/service.cpp"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -98,6 +98,20 @@ const binding = {
     return typeof opened === 'number' ? opened : new NativePort(opened)
   },
   closeAllPorts: addon.closeAllPorts,
+  // Overlapped file I/O (src/binding/io_binding.cpp): the port argument is a NativePort.
+  ioConfigure: (port, preference) => addon.ioConfigure(port.external, preference),
+  ioAssociate: (port, fd, key) => addon.ioAssociate(port.external, fd, key),
+  ioDissociate: (port, fd) => addon.ioDissociate(port.external, fd),
+  ioSubmit: (port, kind, fd, view, position, length, overlapped) =>
+    addon.ioSubmit(port.external, kind, fd, view, position, length, overlapped),
+  ioSubmitMany: (port, meta, views, overlapped, count) => addon.ioSubmitMany(port.external, meta, views, overlapped, count),
+  ioCancel: (port, fd, overlapped) => addon.ioCancel(port.external, fd, overlapped),
+  ioClosePort: (port) => addon.ioClosePort(port.external),
+  ioStats: (port, out) => addon.ioStats(port.external, out),
+  ioWhy: addon.ioWhy,
+  ioTestPause: addon.ioTestPause,
+  ioPageOffset: addon.ioPageOffset,
+  FLAG_IO_ERROR: addon.FLAG_IO_ERROR,
   PACKET_WORDS: addon.PACKET_WORDS,
   FLAG_KEY_BIGINT: addon.FLAG_KEY_BIGINT,
   FLAG_OVERLAPPED_BIGINT: addon.FLAG_OVERLAPPED_BIGINT,

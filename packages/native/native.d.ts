@@ -116,6 +116,38 @@ declare namespace binding {
     readonly FLAG_KEY_BIGINT: 1
     readonly FLAG_OVERLAPPED_BIGINT: 2
     readonly FLAG_HAS_DATA: 4
+    /** flags bit of an I/O completion that failed: `bytes` holds the errno. */
+    readonly FLAG_IO_ERROR: 8
+
+    // --- overlapped file I/O (src/binding/io_binding.cpp). Status codes: 0 ok, 1 fd not open,
+    // 2 not a regular file / block device, 3 already associated, 4 not associated, 5 backend
+    // unavailable (reason: ioWhy()), 6 the port has a capacity; ioAssociate: -errno if dup failed.
+    /** preference: 0 auto, 1 thread pool, 2 io_uring (before the port's first association). */
+    ioConfigure(port: NativePort, preference: number): number
+    ioAssociate(port: NativePort, fd: number, key: number | bigint): number
+    /** Cancels the fd's operations, waits for them, ends the association. */
+    ioDissociate(port: NativePort, fd: number): number
+    /** kind: 0 read, 1 write, 2 fsync (view undefined). The view is kept alive until completion. */
+    ioSubmit(port: NativePort, kind: number, fd: number, view: Uint8Array | undefined, position: number,
+             length: number, overlapped: number | bigint): number
+    /** meta: [kind, fd, position, length] per op. 0, or (index << 4 | status) of the first refused
+     *  op, with nothing submitted. */
+    ioSubmitMany(port: NativePort, meta: Float64Array, views: Array<Uint8Array | undefined>,
+                 overlapped: Array<number | bigint>, count: number): number
+    /** How many operations were asked to cancel, or -status. */
+    ioCancel(port: NativePort, fd: number, overlapped: number | bigint | undefined): number
+    /** Cancels and waits for the port's operations and ends its associations. */
+    ioClosePort(port: NativePort): void
+    /** The backend's name (undefined before the first association); out = [submitted,
+     *  completed, failed, cancelled, inFlight] of that backend, process-wide. */
+    ioStats(port: NativePort, out: Float64Array): 'io_uring' | 'thread-pool' | undefined
+    /** Why the last ioConfigure/ioAssociate on this thread answered 5 (unavailable). */
+    ioWhy(): string
+    /** Test hook: kind 0 thread pool, 1 io_uring; a paused backend starts nothing. Returns
+     *  whether that backend exists in this process. */
+    ioTestPause(kind: number, paused: boolean): boolean
+    /** The address of the view's first byte modulo 4096. */
+    ioPageOffset(view: Uint8Array): number
   }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Builds the C++ driver (native/limit.cpp + the engine, every .cpp in ../native/src/port) into
-// build/limit: a plain C++ program, no Node, compiled with the flags the addon uses (-O2,
-// C++17, -pthread). Skips the build when the binary is newer than every source.
+// Builds the C++ drivers: build/limit (native/limit.cpp + the engine, every .cpp in
+// ../native/src/port) and build/io-limit (native/io-limit.cpp), each a plain C++
+// program, no Node, compiled with the flags the addon uses (-O2, C++17, -pthread). Skips a build
+// when its binary is newer than every source.
 //
 //   node scripts/build-limit.js            build if stale
 //   node scripts/build-limit.js --force    always build
@@ -14,40 +15,52 @@ import { fileURLToPath } from 'node:url'
 
 const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const engineDir = resolve(pkgDir, '..', 'native', 'src', 'port')
-const output = join(pkgDir, 'build', process.platform === 'win32' ? 'limit.exe' : 'limit')
-// Every engine source (the engine is plain C++: its .cpp files are the whole of it).
-const sources = [join(pkgDir, 'native', 'limit.cpp'), ...readdirSync(engineDir).filter((f) => f.endsWith('.cpp')).map((f) => join(engineDir, f))]
-const inputs = [...sources, ...readdirSync(engineDir).filter((f) => f.endsWith('.h')).map((f) => join(engineDir, f))]
+const exe = (name) => join(pkgDir, 'build', process.platform === 'win32' ? `${name}.exe` : name)
+// The engine's limit, and the io scenario's (native/io-limit.cpp: a pread loop, raw io_uring,
+// the mincore residency probe; no engine code).
+const targets = [
+  {
+    output: exe('limit'),
+    sources: [join(pkgDir, 'native', 'limit.cpp'), ...readdirSync(engineDir).filter((f) => f.endsWith('.cpp')).map((f) => join(engineDir, f))],
+    headers: readdirSync(engineDir).filter((f) => f.endsWith('.h')).map((f) => join(engineDir, f)),
+  },
+  { output: exe('io-limit'), sources: [join(pkgDir, 'native', 'io-limit.cpp')], headers: [] },
+]
 
 function log(message) {
   process.stderr.write(`@iocp/bench: ${message}\n`)
 }
 
-function stale() {
+function stale({ output, sources, headers }) {
   if (!existsSync(output)) return true
   const built = statSync(output).mtimeMs
-  return inputs.some((file) => statSync(file).mtimeMs > built)
+  return [...sources, ...headers].some((file) => statSync(file).mtimeMs > built)
 }
 
-if (!process.argv.includes('--force') && !stale()) process.exit(0)
-
-mkdirSync(dirname(output), { recursive: true })
-const flags = ['-O2', '-DNDEBUG', '-std=c++17', '-pthread', '-o', output, ...sources]
 const compilers = process.env.CXX ? [process.env.CXX] : ['g++', 'clang++']
-const tried = []
-for (const cxx of compilers) {
-  const result = spawnSync(cxx, flags, { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' })
-  if (result.error) {
-    tried.push(`${cxx}: ${result.error.message}`)
-    continue
+for (const target of targets) {
+  if (!process.argv.includes('--force') && !stale(target)) continue
+  mkdirSync(dirname(target.output), { recursive: true })
+  const flags = ['-O2', '-DNDEBUG', '-std=c++17', '-pthread', '-o', target.output, ...target.sources]
+  const tried = []
+  let built = false
+  for (const cxx of compilers) {
+    const result = spawnSync(cxx, flags, { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' })
+    if (result.error) {
+      tried.push(`${cxx}: ${result.error.message}`)
+      continue
+    }
+    if (result.status === 0) {
+      log(`built ${target.output} (${cxx} ${flags.slice(0, 4).join(' ')})`)
+      built = true
+      break
+    }
+    process.stderr.write(result.stderr)
+    log(`${cxx} failed to build ${target.output} (exit ${result.status})`)
+    process.exit(1)
   }
-  if (result.status === 0) {
-    log(`built ${output} (${cxx} ${flags.slice(0, 4).join(' ')})`)
-    process.exit(0)
+  if (!built) {
+    log(`no C++ compiler found to build the C++ driver (${tried.join('; ')}); set CXX`)
+    process.exit(1)
   }
-  process.stderr.write(result.stderr)
-  log(`${cxx} failed to build the C++ driver (exit ${result.status})`)
-  process.exit(1)
 }
-log(`no C++ compiler found to build the C++ driver (${tried.join('; ')}); set CXX`)
-process.exit(1)

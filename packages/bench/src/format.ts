@@ -29,7 +29,13 @@ export function percent(ratio: number): string {
 export function headers(group: Group): string[] {
   const base = [`${group.unit} (median)`, 'spread: min - max', 'port vs row']
   if (group.limit !== undefined) base.push('of C++ driver')
-  return hasLatency(group) ? [...base, 'p50 / p99 us'] : base
+  if (hasLatency(group)) base.push('p50 / p99 us')
+  return hasNote(group) ? [...base, 'note'] : base
+}
+
+/** Whether a row of the group carries a note (the io scenario's page-cache residency). */
+function hasNote(group: Group): boolean {
+  return group.rows.some((r) => r.state === 'measured' && r.note !== undefined)
 }
 
 function hasLatency(group: Group): boolean {
@@ -60,6 +66,7 @@ export function cells(group: Group, row: Row): string[] {
   if (hasLatency(group)) {
     out.push(row.latency ? `${row.latency.p50Us.toPrecision(3)} / ${row.latency.p99Us.toPrecision(3)}` : '')
   }
+  if (hasNote(group)) out.push(row.note ?? '')
   return out
 }
 

@@ -17,6 +17,7 @@ export type Impl =
   | 'poolifier'
   | 'bullmq' // BullMQ on the same redis-server (redis scenario)
   | 'redis' // raw Redis Streams commands: the ceiling of the redis scenario
+  | 'fs' // node:fs (the io scenario's peers)
 
 /** A row with figures. */
 export interface MeasuredRow {

@@ -72,6 +72,23 @@ const TARGETS: Target[] = [
       return { value, text: `${percent(value)} (${si(a.median)} vs ${si(b.median)})`, min: 0.6 }
     },
   },
+  // overlapped file I/O (the io scenario)
+  {
+    target: 'random 4 KiB reads x64, one thread: port (io_uring) >= 70% of raw io_uring in C',
+    check: ratio('io.rand4k.64', 'io.rand4k.64.port-uring', 'io.rand4k.64.native-uring', 0.7),
+  },
+  {
+    target: 'random 4 KiB reads x64, one thread: port (io_uring) >= 3x fs.promises',
+    check: ratio('io.rand4k.64', 'io.rand4k.64.port-uring', 'io.rand4k.64.fs-promises', 3),
+  },
+  {
+    target: 'random 4 KiB reads x64: 2 workers issuing and draining >= 1.5x one thread',
+    check: ratio('io.rand4k.64', 'io.rand4k.64.port-uring-2w', 'io.rand4k.64.port-uring', 1.5),
+  },
+  {
+    target: 'sequential 1 MiB reads: port (io_uring) >= 90% of raw io_uring in C',
+    check: ratio('io.seq1m.4', 'io.seq1m.4.port-uring', 'io.seq1m.4.native-uring', 0.9),
+  },
 ]
 
 export function checkTargets(scenarios: ScenarioResult[]): TargetResult[] {

@@ -3,10 +3,12 @@
  * {@link CompletionPort.getManyInto} fills in place, read through accessors instead of packet
  * objects. Nothing is allocated per call unless a packet carries a payload (its `Uint8Array`).
  */
+import { errnoCode } from './io-errors.js'
 import type { NativePort } from '@iocp/native'
 import { Errors } from '../errors.js'
 import {
   FLAG_HAS_DATA,
+  FLAG_IO_ERROR,
   FLAG_KEY_BIGINT,
   FLAG_OVERLAPPED_BIGINT,
   PACKET_WORDS,
@@ -255,7 +257,17 @@ export class PacketBatch {
    * @throws {RangeError} `i` is not an integer in [0, length-1].
    */
   packet(i: number): Packet {
-    return makePacket(this.key(i), this.bytes(i), this.overlapped(i), this.#data[i])
+    return makePacket(this.key(i), this.bytes(i), this.overlapped(i), this.#data[i], this.#words[this.#base(i) + W_FLAGS]!)
+  }
+
+  /**
+   * For an I/O completion that failed, Node's name of its error (`'ECANCELED'`, ...; `bytes(i)`
+   * is then the errno); `undefined` for every other packet.
+   * @throws {RangeError} `i` is not an integer in [0, length-1].
+   */
+  code(i: number): string | undefined {
+    const base = this.#base(i)
+    return (this.#words[base + W_FLAGS]! & FLAG_IO_ERROR) !== 0 ? errnoCode(this.#words[base + W_BYTES]!) : undefined
   }
 
   #base(i: number): number {

@@ -10,6 +10,7 @@ import { fillBatch, fillBatchShared, isPacketBatch, postBatch, postBatchShared, 
 import { Errors } from '../errors.js'
 import { thenOf } from '../shared.js'
 import { makeHandle, validateHandle, type PortHandle } from './handle.js'
+import * as io from './io.js'
 import { FLAG_HAS_DATA, PACKET_WORDS, W_FLAGS, packetsFromFlat, readPacket, type Packet } from './packet.js'
 import { SLOW, SharedPort } from './shared-port.js'
 import {
@@ -72,6 +73,13 @@ export interface CompletionPortOptions {
    * @default false
    */
   trackHeld?: boolean
+  /**
+   * Which backend runs this port's overlapped file I/O ({@link CompletionPort.associate},
+   * docs/io.md): `'io_uring'`, `'thread-pool'` or `'auto'` (io_uring where the kernel allows it,
+   * else the thread pool). Unset: the `IOCP_IO_BACKEND` environment variable, else `'auto'`.
+   * @default 'auto'
+   */
+  io?: io.IoBackendName
 }
 
 /** Options of {@link CompletionPort.getAsync}. */
@@ -107,6 +115,8 @@ export interface PortStats {
   capacity: number
   /** `'open'`, or `'shutdown'` once {@link CompletionPort.shutdown} was called. */
   state: 'open' | 'shutdown'
+  /** Overlapped I/O: the port's backend and that backend's counters. */
+  io: io.IoStats
 }
 
 /** Bounds of the constructor's options. */
@@ -115,7 +125,7 @@ const MAX_CONCURRENCY = 0x7fff_ffff
 const DEFAULT_SPIN_MICROSECONDS = 20
 const MAX_SPIN_MICROSECONDS = 1_000_000
 /** The keys {@link CompletionPortOptions} and {@link GetAsyncOptions} accept; any other is refused. */
-const PORT_OPTIONS: ReadonlyArray<keyof CompletionPortOptions> = ['concurrency', 'capacity', 'spinMicroseconds', 'trackHeld']
+const PORT_OPTIONS: ReadonlyArray<keyof CompletionPortOptions> = ['concurrency', 'capacity', 'spinMicroseconds', 'trackHeld', 'io']
 const GET_ASYNC_OPTIONS: ReadonlyArray<keyof GetAsyncOptions> = ['timeoutMs', 'signal']
 const STATE_SHUT_DOWN = 1
 const STATE_CLOSED = 2
@@ -147,6 +157,9 @@ export class CompletionPort {
   readonly #shared: SharedPort
   /** This wrapper's {@link CompletionPort.close} ran. */
   #closed = false
+  /** `options.io`; the I/O calls' view of this port (io.ts), made on first use. */
+  #ioPreference: io.IoBackendName | undefined
+  #ioTarget: io.IoTarget | undefined
 
   /**
    * Creates a port (IOCP's `CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, N)`).
@@ -172,7 +185,9 @@ export class CompletionPort {
       capacity = 0,
       spinMicroseconds = DEFAULT_SPIN_MICROSECONDS,
       trackHeld = false,
+      io: ioPreference,
     } = validateOptions<CompletionPortOptions>('options', options, 'new CompletionPort()', PORT_OPTIONS)
+    this.#ioPreference = io.validateIoBackend('options.io', ioPreference)
     validateInteger(
       'options.concurrency',
       concurrency,
@@ -577,6 +592,7 @@ export class CompletionPort {
   close(): Packet[] {
     if (this.#closed) return []
     this.#closed = true
+    io.settle(this.#io)  // in-flight I/O completes into the queue returned below
     return packetsFromFlat(this.#native.close())
   }
 
@@ -590,6 +606,7 @@ export class CompletionPort {
    */
   shutdown(): void {
     if (this.#closed) throw Errors.portClosed()
+    io.settle(this.#io)  // in-flight I/O completes (ECANCELED) into the queue being drained
     const status = this.#native.shutdown()
     if (status !== OK) throw this.#statusError(status)
   }
@@ -611,6 +628,7 @@ export class CompletionPort {
       concurrency: out[5]!,
       capacity: out[6]!,
       state: out[7] === STATE_SHUT_DOWN ? 'shutdown' : 'open',
+      io: io.ioStats(this.#io),
     }
   }
 
@@ -630,6 +648,106 @@ export class CompletionPort {
     validateInteger('threadId', threadId, 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer')
     this.#assertOpen()
     return packetsFromFlat(this.#native.recoverHeld(threadId))
+  }
+
+  /**
+   * Associates the file descriptor `fd` with this port (IOCP's
+   * `CreateIoCompletionPort(FileHandle, ExistingPort, CompletionKey, 0)`): every operation on it
+   * through {@link CompletionPort.read}, {@link CompletionPort.write} or
+   * {@link CompletionPort.fsync} completes to this port as a packet carrying `key`. The port
+   * keeps its own duplicate of `fd`, so I/O in flight is unaffected if `fd` is closed; call
+   * {@link CompletionPort.dissociate} before closing `fd` to release it. The port's first
+   * association picks its backend ({@link CompletionPortOptions.io}). Does not block.
+   *
+   * @param fd - an open file descriptor of a regular file or a block device.
+   * @param key - the completion key of its packets: an integer in [0, 2^53-1] or a bigint.
+   * @throws {PortIoError} `fd` is not open (`EBADF`), not a file, already associated, the port
+   *   has a capacity, or the backend asked for cannot run here.
+   * @throws {PortClosedError} the port is closed or shut down.
+   */
+  associate(fd: number, key: number | bigint): void {
+    io.associate(this.#io, fd, key)
+  }
+
+  /**
+   * Ends the association of `fd`: its operations in flight are cancelled and waited for (their
+   * packets are queued), and the port's duplicate of `fd` is closed. Blocks only until those
+   * operations end (regular-file I/O ends in bounded time).
+   *
+   * @throws {PortIoError} `fd` is not associated with this port.
+   */
+  dissociate(fd: number): void {
+    io.dissociate(this.#io, fd)
+  }
+
+  /**
+   * Reads from `fd` at `position` into `buffer` (IOCP's `ReadFile` with an `OVERLAPPED`).
+   * Returns at once; the completion is a packet `{ key, bytes, overlapped }` (`bytes` read, `0`
+   * at end of file), or `{ key, bytes: 0, overlapped, code }` if the read failed. `buffer`
+   * belongs to the operation until that packet is dequeued: do not touch it before.
+   *
+   * @param fd - a descriptor associated with this port.
+   * @param buffer - a view over a `SharedArrayBuffer` (not an `ArrayBuffer`, not a growable one).
+   * @param position - the file offset, an integer in [0, 2^53-1].
+   * @param overlapped - the packet's overlapped value (an integer or a bigint).
+   * @param length - bytes to read, at most `buffer.byteLength`.
+   * @default length: `buffer.byteLength`
+   * @throws {TypeError} / {RangeError} an argument is wrong (message names it); nothing is queued.
+   * @throws {PortIoError} `fd` is not associated (`ERR_IOCP_NOT_ASSOCIATED`) or not open (`EBADF`).
+   * @throws {PortClosedError} the port is closed or shut down.
+   */
+  read(fd: number, buffer: ArrayBufferView, position: number, overlapped: number | bigint, length?: number): void {
+    io.transfer(this.#io, false, fd, buffer, position, overlapped, length)
+  }
+
+  /**
+   * Writes `buffer` to `fd` at `position` (IOCP's `WriteFile` with an `OVERLAPPED`); the
+   * completion's `bytes` is the count written. Same rules as {@link CompletionPort.read}.
+   */
+  write(fd: number, buffer: ArrayBufferView, position: number, overlapped: number | bigint, length?: number): void {
+    io.transfer(this.#io, true, fd, buffer, position, overlapped, length)
+  }
+
+  /**
+   * Flushes `fd` to storage (IOCP's `FlushFileBuffers`, made overlapped); completes with
+   * `bytes` 0. Same rules as {@link CompletionPort.read}.
+   */
+  fsync(fd: number, overlapped: number | bigint): void {
+    io.fsync(this.#io, fd, overlapped)
+  }
+
+  /**
+   * Submits many operations in one call (one system call on io_uring). Every request is
+   * validated first: if any is wrong, the error names it (`requests[3].position`) and nothing is
+   * queued.
+   *
+   * @param requests - {@link io.IoRequest}s.
+   */
+  submit(requests: readonly io.IoRequest[]): void {
+    io.submit(this.#io, requests)
+  }
+
+  /**
+   * Cancels the operations in flight on `fd` (all of them, or the one(s) with `overlapped`), as
+   * `CancelIoEx` does: each completes with `code: 'ECANCELED'`, except one the kernel had already
+   * finished, which completes normally. Does not block.
+   *
+   * @returns how many operations were asked to cancel (`0`: none was in flight).
+   * @throws {PortIoError} `fd` is not associated with this port.
+   */
+  cancel(fd: number, overlapped?: number | bigint): number {
+    return io.cancel(this.#io, fd, overlapped)
+  }
+
+  get #io(): io.IoTarget {
+    return (this.#ioTarget ??= {
+      native: this.#native,
+      binding: this.#thread.binding,
+      preference: this.#ioPreference,
+      assertOpen: () => {
+        if (this.#closed || this.#readStats()[7] !== 0) throw Errors.portClosed()
+      },
+    })
   }
 
   #readStats(): Float64Array {

@@ -11,6 +11,7 @@
  * a bigint (its flag is set) is rebuilt as a bigint, from a `BigUint64Array` view of the same
  * words or from the two halves with bigint arithmetic: it never passes through a double.
  */
+import { errnoCode } from './io-errors.js'
 
 /** Words per packet in a scratch or batch buffer. Matches the addon's `PACKET_WORDS`. */
 export const PACKET_WORDS = 8
@@ -20,6 +21,11 @@ export const FLAG_KEY_BIGINT = 1
 export const FLAG_OVERLAPPED_BIGINT = 2
 /** flags: the packet carries a payload, to be taken with `takeData(i)`. Matches `FLAG_HAS_DATA`. */
 export const FLAG_HAS_DATA = 4
+/**
+ * flags: an I/O completion whose operation failed; the words' `bytes` holds the errno. Matches the
+ * addon's `FLAG_IO_ERROR` (src/io/backend.h, kFlagIoError).
+ */
+export const FLAG_IO_ERROR = 8
 
 /** Word offsets inside one packet. */
 export const W_KEY = 0
@@ -60,15 +66,26 @@ export interface Packet {
    * consumer; `undefined` if none was given.
    */
   data: Uint8Array | undefined
+  /**
+   * Only on the completion of an overlapped I/O operation that failed (docs/io.md): Node's name
+   * of the error (`'EBADF'`, `'ECANCELED'`, ...), with `bytes` 0. IOCP's
+   * `GetQueuedCompletionStatus` returning FALSE with `lpOverlapped` set. Absent otherwise.
+   */
+  code?: string
 }
 
-/** Builds a packet; the one place a `Packet` object literal is written, so the shape is fixed. */
+/**
+ * Builds a packet; the one place a `Packet` object literal is written, so the shape is fixed.
+ * `flags` with {@link FLAG_IO_ERROR} makes a failed I/O completion (`bytes` is then the errno).
+ */
 export function makePacket(
   key: number | bigint,
   bytes: number,
   overlapped: number | bigint,
   data: Uint8Array | undefined,
+  flags: number = 0,
 ): Packet {
+  if ((flags & FLAG_IO_ERROR) !== 0) return { key, bytes: 0, overlapped, data, code: errnoCode(bytes) }
   return { key, bytes, overlapped, data }
 }
 
@@ -108,6 +125,7 @@ export function readPacket(
     words[base + W_BYTES]!,
     u64At(words, words64, base + W_OVERLAPPED, (flags & FLAG_OVERLAPPED_BIGINT) !== 0),
     data,
+    flags,
   )
 }
 
@@ -122,6 +140,7 @@ export function packetsFromFlat(flat: ReadonlyArray<number | Uint8Array | undefi
         flat[at + 4] as number,
         u64Of(flat[at + 2] as number, flat[at + 3] as number, (flags & FLAG_OVERLAPPED_BIGINT) !== 0),
         flat[at + 6] as Uint8Array | undefined,
+        flags,
       ),
     )
   }

@@ -305,6 +305,7 @@ export class SharedPort {
       bytes,
       u64Of(overlappedLo, overlappedHi, (flags & FLAG_OVERLAPPED_BIGINT) !== 0),
       payloadLo === 0 && payloadHi === 0 ? undefined : this.#binding.takePayload(payloadLo, payloadHi),
+      flags, // an I/O completion's error bit
     )
   }
 }

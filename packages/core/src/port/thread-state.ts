@@ -23,6 +23,7 @@ import { Errors } from '../errors.js'
 import { CLOSED, C_CONSUMER_WORDS, TERMINATING, checkLayout } from './layout.js'
 import {
   FLAG_HAS_DATA,
+  FLAG_IO_ERROR,
   FLAG_KEY_BIGINT,
   FLAG_OVERLAPPED_BIGINT,
   PACKET_WORDS,
@@ -90,7 +91,8 @@ function init(): ThreadState {
     binding.PACKET_WORDS !== PACKET_WORDS ||
     binding.FLAG_KEY_BIGINT !== FLAG_KEY_BIGINT ||
     binding.FLAG_OVERLAPPED_BIGINT !== FLAG_OVERLAPPED_BIGINT ||
-    binding.FLAG_HAS_DATA !== FLAG_HAS_DATA
+    binding.FLAG_HAS_DATA !== FLAG_HAS_DATA ||
+    binding.FLAG_IO_ERROR !== FLAG_IO_ERROR
   ) {
     throw new Error('@iocp/native does not match this version of @iocp/core (scratch layout differs)')
   }
@@ -201,6 +203,7 @@ function onAsync(
       u64Of(ovLo, ovHi, (flags & FLAG_OVERLAPPED_BIGINT) !== 0),
       // Taken only now that the packet is accepted: a refused one goes back with its payload.
       (flags & FLAG_HAS_DATA) !== 0 ? state!.binding.takeAsyncData() : undefined,
+      flags,
     ),
   )
   return true

@@ -13,6 +13,7 @@
 #include "../port/shared_layout.h"
 #include "debug_hooks.h"
 #include "handle_table.h"
+#include "io_binding.h"
 #include "native_port.h"
 #include "thread_state.h"
 
@@ -173,6 +174,7 @@ Napi::Object initModule(Napi::Env env, Napi::Object exports) {
   exports.Set("openPort", Napi::Function::New<openPort>(env, "openPort"));
   exports.Set("closeAllPorts", Napi::Function::New<closeAllPorts>(env, "closeAllPorts"));
   definePortFunctions(env, exports, state);
+  defineIoFunctions(env, exports);
   exports.Set("PACKET_WORDS", Napi::Number::New(env, PACKET_WORDS));
   exports.Set("FLAG_KEY_BIGINT", Napi::Number::New(env, FLAG_KEY_BIGINT));
   exports.Set("FLAG_OVERLAPPED_BIGINT", Napi::Number::New(env, FLAG_OVERLAPPED_BIGINT));

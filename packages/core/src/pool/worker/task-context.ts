@@ -10,6 +10,7 @@ import { PoolErrors } from '../shared/errors.js'
 import { ABORTED, ASYNC, DONE } from '../shared/memory.js'
 import { waitAsync } from '../../shared.js'
 import { TASK_BASE } from '../shared/codec.js'
+import { poolIo, type PoolIo } from './pool-io.js'
 
 /**
  * The second argument of a raw-packet handler (`export function onPacket(packet, ctx)`), and
@@ -32,6 +33,11 @@ export interface PacketContext {
   post(key: number | bigint, bytes?: number, overlapped?: number | bigint, data?: Uint8Array): void
   /** The `threadId` of the worker running this call. */
   readonly threadId: number
+  /**
+   * Overlapped file I/O on the pool's port (docs/io.md): completions come back as raw packets to
+   * some worker's `onPacket`. Keys must be below 2^52.
+   */
+  readonly io: PoolIo
 }
 
 /**
@@ -89,6 +95,10 @@ export class PacketScope implements PacketContext {
 
   post(key: number | bigint, bytes?: number, overlapped?: number | bigint, data?: Uint8Array): void {
     postRaw(this.#port, key, bytes, overlapped, data)
+  }
+
+  get io(): PoolIo {
+    return poolIo(this.#port)
   }
 }
 

@@ -1,0 +1,415 @@
+// Buffers: an operation keeps the caller's SharedArrayBuffer alive with a napi_ref on it (one
+// per run of ops on the same buffer in a batch) until its completion is posted. The ref can only
+// be deleted on this environment's thread, so the backend thread that finishes the op queues it
+// (IoEnv::queueRelease), and a thread-safe function, unreferenced so that it never keeps the loop
+// alive, deletes the queued refs on the next turn of the event loop; every io* call also deletes
+// them first.
+//
+// Teardown: the environment's cleanup hook cancels every operation this thread issued and
+// waits for them (regular-file I/O ends in bounded time), then deletes the refs: no operation
+// ever writes into a buffer of an environment that is gone.
+#include "io_binding.h"
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "../io/service.h"
+#include "native_port.h"
+#include "thread_state.h"
+
+namespace iocp {
+
+namespace {
+
+using io::IoStatus;
+
+io::IoService& service() {
+  // One per process, never destroyed: pool threads and the reaper may still run at exit, and a
+  // static destructor must not race them. IOCP_IO_THREADS sizes the thread pool (default 4, as
+  // libuv's); the ring has 256 entries.
+  static io::IoService* instance = [] {
+    unsigned threads = 4;
+    if (const char* value = std::getenv("IOCP_IO_THREADS")) {
+      const long parsed = std::strtol(value, nullptr, 10);
+      if (parsed >= 1 && parsed <= 256) threads = static_cast<unsigned>(parsed);
+    }
+    return new io::IoService(threads, 256, io::Preference::Auto);
+  }();
+  return *instance;
+}
+
+struct IoEnv {
+  napi_env env = nullptr;
+  napi_threadsafe_function tsfn = nullptr;
+  std::mutex mutex;
+  std::vector<napi_ref> released;  // guarded by mutex
+  std::atomic<bool> pending{false};
+  std::string why;  // the reason of the last Unavailable answer
+
+  // Any thread: the op that held `ref` is done.
+  void queueRelease(napi_ref ref) {
+    bool wake = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      wake = released.empty();
+      released.push_back(ref);
+    }
+    pending.store(true, std::memory_order_release);
+    if (wake) napi_call_threadsafe_function(tsfn, nullptr, napi_tsfn_nonblocking);
+  }
+
+  // This environment's thread: deletes the refs of finished ops.
+  void flush() {
+    if (!pending.load(std::memory_order_acquire)) return;
+    std::vector<napi_ref> refs;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      refs.swap(released);
+      pending.store(false, std::memory_order_relaxed);
+    }
+    for (napi_ref ref : refs) napi_delete_reference(env, ref);
+  }
+};
+
+// Keeps one SharedArrayBuffer alive for every op that holds it: the ops of a batch whose views
+// share a buffer share one keeper (one napi_ref), released when the last of them completes.
+class RefKeeper final : public io::Keeper {
+ public:
+  RefKeeper(IoEnv* owner, napi_ref ref) : owner_(owner), ref_(ref) {}
+  // One more op holds it. Only while the submitting thread still owns every holder (before
+  // submit), so relaxed is enough; release's acq_rel orders the ops' completions before the last.
+  void hold() noexcept { holders_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept override {
+    if (holders_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    owner_->queueRelease(ref_);
+    delete this;
+  }
+
+ private:
+  IoEnv* owner_;
+  napi_ref ref_;
+  std::atomic<uint32_t> holders_{1};
+};
+
+// The keeper of the previous op of a batch, and the buffer (its base address) it keeps.
+struct SharedKeep {
+  RefKeeper* keeper = nullptr;
+  const void* base = nullptr;
+};
+
+template <size_t N>
+struct Call {
+  napi_value argv[N];
+  IoEnv* io = nullptr;
+  NativePort* self = nullptr;
+  Call(napi_env env, napi_callback_info info) {
+    size_t argc = N;
+    void* data = nullptr;
+    napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
+    io = static_cast<IoEnv*>(data);
+    void* external = nullptr;
+    napi_get_value_external(env, argv[0], &external);
+    self = static_cast<NativePort*>(external);
+    io->flush();
+  }
+};
+
+napi_value int32(napi_env env, int32_t value) {
+  napi_value result;
+  napi_create_int32(env, value, &result);
+  return result;
+}
+
+double doubleOf(napi_env env, napi_value value) {
+  double result = 0;
+  napi_get_value_double(env, value, &result);
+  return result;
+}
+
+int32_t intOf(napi_env env, napi_value value) {
+  int32_t result = 0;
+  napi_get_value_int32(env, value, &result);
+  return result;
+}
+
+uint64_t u64Of(napi_env env, napi_value value, uint32_t bigintFlag, uint32_t& flags) {
+  uint64_t result = 0;
+  bool lossless = false;
+  if (napi_get_value_bigint_uint64(env, value, &result, &lossless) == napi_ok) {
+    flags |= bigintFlag;
+    return result;
+  }
+  return static_cast<uint64_t>(doubleOf(env, value));
+}
+
+// (port, preference: 0 auto | 1 thread pool | 2 io_uring) -> IoStatus
+napi_value ioConfigure(napi_env env, napi_callback_info info) {
+  Call<2> call(env, info);
+  const char* why = nullptr;
+  const IoStatus status =
+      service().configure(call.self->port, static_cast<io::Preference>(intOf(env, call.argv[1])), &why);
+  if (why != nullptr) call.io->why = why;
+  return int32(env, static_cast<int32_t>(status));
+}
+
+// (port, fd, key: number | bigint) -> IoStatus, or -errno when dup() failed
+napi_value ioAssociate(napi_env env, napi_callback_info info) {
+  Call<3> call(env, info);
+  uint32_t keyFlags = 0;
+  const uint64_t key = u64Of(env, call.argv[2], FLAG_KEY_BIGINT, keyFlags);
+  const char* why = nullptr;
+  int error = 0;
+  const IoStatus status = service().associate(call.self->port, intOf(env, call.argv[1]), key, keyFlags, &why, &error);
+  if (why != nullptr) call.io->why = why;
+  if (status == IoStatus::SystemError) return int32(env, -error);
+  return int32(env, static_cast<int32_t>(status));
+}
+
+// (port, fd) -> IoStatus; waits for the fd's operations (cancelled) to finish
+napi_value ioDissociate(napi_env env, napi_callback_info info) {
+  Call<2> call(env, info);
+  return int32(env, static_cast<int32_t>(service().dissociate(call.self->port.get(), intOf(env, call.argv[1]))));
+}
+
+// Builds the op for (kind, fd, view, position, length, overlapped); IoStatus::Ok and *out set, or
+// the status that refuses it (nothing allocated). `cached`, when given, is the lookup of the
+// previous op of the same batch: an op on the same fd reuses it (one lookup, and one closed-fd
+// check, per fd per batch).
+IoStatus makeOp(napi_env env, IoEnv* io, NativePort* self, int kind, int fd, napi_value view, double position,
+                uint32_t length, napi_value overlapped, io::Op** out, io::Backend** backend,
+                io::Target* cached = nullptr, int* cachedFd = nullptr, SharedKeep* keep = nullptr) {
+  io::Target own;
+  io::Target& target = cached != nullptr ? *cached : own;
+  if (cached == nullptr || *cachedFd != fd) {
+    const IoStatus status = service().lookup(self->port.get(), fd, &target);
+    if (status != IoStatus::Ok) return status;
+    if (cachedFd != nullptr) *cachedFd = fd;
+  }
+  io::Op* op = new io::Op;
+  op->kind = static_cast<io::OpKind>(kind);
+  op->fd = target.fd;
+  op->fdHolder = target.dup;
+  op->userFd = fd;
+  op->offset = static_cast<uint64_t>(position);
+  op->port = self->port;
+  op->owner = io;
+  op->packet.key = target.key;
+  op->packet.flags = target.keyFlags;
+  op->packet.overlapped = u64Of(env, overlapped, FLAG_OVERLAPPED_BIGINT, op->packet.flags);
+  if (op->kind != io::OpKind::Fsync) {
+    napi_typedarray_type type;
+    size_t elements = 0;
+    void* data = nullptr;
+    napi_value arraybuffer = nullptr;
+    size_t byteOffset = 0;
+    napi_get_typedarray_info(env, view, &type, &elements, &data, &arraybuffer, &byteOffset);
+    op->buffer = data;  // @iocp/core passes a Uint8Array: elements == bytes >= length
+    op->length = length;
+    const void* base = static_cast<const char*>(data) - byteOffset;  // identifies the buffer
+    if (keep != nullptr && keep->keeper != nullptr && keep->base == base) {
+      keep->keeper->hold();
+      op->keeper = keep->keeper;
+    } else {
+      napi_ref ref = nullptr;
+      napi_create_reference(env, arraybuffer, 1, &ref);  // the SharedArrayBuffer itself
+      RefKeeper* keeper = new RefKeeper(io, ref);
+      op->keeper = keeper;
+      if (keep != nullptr) *keep = SharedKeep{keeper, base};
+    }
+  }
+  *out = op;
+  *backend = target.backend;
+  return IoStatus::Ok;
+}
+
+// (port, kind, fd, view: Uint8Array | undefined, position, length, overlapped) -> IoStatus
+napi_value ioSubmit(napi_env env, napi_callback_info info) {
+  Call<7> call(env, info);
+  io::Op* op = nullptr;
+  io::Backend* backend = nullptr;
+  const IoStatus status = makeOp(env, call.io, call.self, intOf(env, call.argv[1]), intOf(env, call.argv[2]),
+                                 call.argv[3], doubleOf(env, call.argv[4]),
+                                 static_cast<uint32_t>(doubleOf(env, call.argv[5])), call.argv[6], &op, &backend);
+  if (status != IoStatus::Ok) return int32(env, static_cast<int32_t>(status));
+  backend->submit(&op, 1);
+  return int32(env, 0);
+}
+
+// (port, meta: Float64Array [kind, fd, position, length] per op, views: Array, overlapped: Array,
+// count) -> 0, or (index << 4 | IoStatus) of the first op refused, with nothing submitted.
+napi_value ioSubmitMany(napi_env env, napi_callback_info info) {
+  Call<5> call(env, info);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_get_typedarray_info(env, call.argv[1], &type, &length, &data, nullptr, nullptr);
+  const double* meta = static_cast<const double*>(data);
+  const uint32_t count = static_cast<uint32_t>(doubleOf(env, call.argv[4]));
+  std::vector<io::Op*> ops;
+  ops.reserve(count);
+  io::Backend* backend = nullptr;
+  io::Target cached;
+  int cachedFd = -1;
+  SharedKeep keep;
+  for (uint32_t i = 0; i < count; ++i) {
+    const double* m = meta + size_t(i) * 4;
+    napi_value view, overlapped;
+    napi_get_element(env, call.argv[2], i, &view);
+    napi_get_element(env, call.argv[3], i, &overlapped);
+    io::Op* op = nullptr;
+    const IoStatus status = makeOp(env, call.io, call.self, static_cast<int>(m[0]), static_cast<int>(m[1]), view, m[2],
+                                   static_cast<uint32_t>(m[3]), overlapped, &op, &backend, &cached, &cachedFd, &keep);
+    if (status != IoStatus::Ok) {
+      for (io::Op* made : ops) {  // nothing was submitted: undo what was built
+        if (made->keeper != nullptr) made->keeper->release();
+        delete made;
+      }
+      call.io->flush();
+      return int32(env, static_cast<int32_t>((i << 4) | static_cast<uint32_t>(status)));
+    }
+    ops.push_back(op);
+  }
+  // One port has one backend: every op of the batch goes to the same one.
+  if (!ops.empty()) backend->submit(ops.data(), ops.size());
+  return int32(env, 0);
+}
+
+// (port, fd, overlapped: number | bigint | undefined) -> ops asked to cancel, or -IoStatus
+napi_value ioCancel(napi_env env, napi_callback_info info) {
+  Call<3> call(env, info);
+  const int fd = intOf(env, call.argv[1]);
+  io::Target target;
+  const IoStatus status = service().lookup(call.self->port.get(), fd, &target);
+  if (status != IoStatus::Ok) return int32(env, -static_cast<int32_t>(status));
+  napi_valuetype kind;
+  napi_typeof(env, call.argv[2], &kind);
+  uint32_t flags = 0;
+  const bool one = kind != napi_undefined;
+  const uint64_t overlapped = one ? u64Of(env, call.argv[2], FLAG_OVERLAPPED_BIGINT, flags) : 0;
+  return int32(env, static_cast<int32_t>(target.backend->cancel(call.self->port.get(), fd, one, overlapped)));
+}
+
+// (port): cancels and waits for the port's operations, and forgets its associations. Called
+// by close() before the port itself closes, so that their packets are among those it returns.
+napi_value ioClosePort(napi_env env, napi_callback_info info) {
+  Call<1> call(env, info);
+  service().closePort(call.self->port.get());
+  call.io->flush();
+  return nullptr;
+}
+
+// (port, out: Float64Array(5)) -> the backend's name, or undefined before the first association;
+// out = [submitted, completed, failed, cancelled, inFlight] of that backend (process-wide).
+napi_value ioStats(napi_env env, napi_callback_info info) {
+  Call<2> call(env, info);
+  io::Backend* backend = service().backendOf(call.self->port.get());
+  napi_value result;
+  if (backend == nullptr) {
+    napi_get_undefined(env, &result);
+    return result;
+  }
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_get_typedarray_info(env, call.argv[1], &type, &length, &data, nullptr, nullptr);
+  const io::BackendStats s = backend->stats();
+  double* out = static_cast<double*>(data);
+  out[0] = double(s.submitted);
+  out[1] = double(s.completed);
+  out[2] = double(s.failed);
+  out[3] = double(s.cancelled);
+  out[4] = double(s.inFlight);
+  napi_create_string_utf8(env, backend->name(), NAPI_AUTO_LENGTH, &result);
+  return result;
+}
+
+// () -> the reason of this thread's last Unavailable answer
+napi_value ioWhy(napi_env env, napi_callback_info info) {
+  void* data = nullptr;
+  size_t argc = 0;
+  napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
+  napi_value result;
+  napi_create_string_utf8(env, static_cast<IoEnv*>(data)->why.c_str(), NAPI_AUTO_LENGTH, &result);
+  return result;
+}
+
+// (kind: 0 thread pool | 1 io_uring, paused: boolean) -> whether that backend exists. Test hook:
+// a paused backend starts nothing, so tests can hold operations in flight without sleeping.
+napi_value ioTestPause(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  bool paused = false;
+  napi_get_value_bool(env, argv[1], &paused);
+  io::Backend* backend = service().backend(static_cast<io::BackendKind>(intOf(env, argv[0])), nullptr);
+  if (backend != nullptr) backend->setPaused(paused);
+  napi_value result;
+  napi_get_boolean(env, backend != nullptr, &result);
+  return result;
+}
+
+// (view: TypedArray) -> the address of its first byte modulo 4096. Lets @iocp/core hand out
+// page-aligned views (a misaligned destination makes the kernel's copy several times slower, and
+// the allocator behind SharedArrayBuffer starts large blocks 16 bytes into a page).
+napi_value ioPageOffset(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr);
+  return int32(env, static_cast<int32_t>(reinterpret_cast<uintptr_t>(data) & 4095u));
+}
+
+void flushOnLoop(napi_env env, napi_value, void* context, void*) {
+  if (env != nullptr) static_cast<IoEnv*>(context)->flush();
+}
+
+void teardown(void* arg) {
+  IoEnv* io = static_cast<IoEnv*>(arg);
+  service().drainOwner(io);  // every op of this thread is done: its keeper has queued its ref
+  io->pending.store(true, std::memory_order_relaxed);
+  io->flush();
+  napi_release_threadsafe_function(io->tsfn, napi_tsfn_abort);  // its finalizer frees `io`
+}
+
+}  // namespace
+
+void defineIoFunctions(Napi::Env env, Napi::Object exports) {
+  IoEnv* io = new IoEnv;
+  io->env = env;
+  napi_value name;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_string_utf8(env, "iocp-io-release", NAPI_AUTO_LENGTH, &name));
+  NAPI_THROW_IF_FAILED_VOID(
+      env, napi_create_threadsafe_function(
+               env, nullptr, nullptr, name, 0, 1, io,
+               [](napi_env, void* data, void*) { delete static_cast<IoEnv*>(data); }, io, flushOnLoop, &io->tsfn));
+  napi_unref_threadsafe_function(env, io->tsfn);
+  // Registered after the thread-safe function, so it runs before the function's own teardown
+  // (cleanup hooks run in reverse order of registration).
+  NAPI_THROW_IF_FAILED_VOID(env, napi_add_env_cleanup_hook(env, teardown, io));
+  struct Entry {
+    const char* name;
+    napi_callback fn;
+  };
+  static const Entry entries[] = {
+      {"ioConfigure", ioConfigure}, {"ioAssociate", ioAssociate}, {"ioDissociate", ioDissociate},
+      {"ioSubmit", ioSubmit},       {"ioSubmitMany", ioSubmitMany}, {"ioCancel", ioCancel},
+      {"ioClosePort", ioClosePort}, {"ioStats", ioStats},         {"ioWhy", ioWhy},
+      {"ioTestPause", ioTestPause}, {"ioPageOffset", ioPageOffset},
+  };
+  for (const Entry& entry : entries) {
+    napi_value fn;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, entry.name, NAPI_AUTO_LENGTH, entry.fn, io, &fn));
+    exports.Set(entry.name, Napi::Value(env, fn));
+  }
+  exports.Set("FLAG_IO_ERROR", Napi::Number::New(env, io::kFlagIoError));
+}
+
+}  // namespace iocp

@@ -1,0 +1,429 @@
+// The io_uring backend, through the raw system calls (io_uring_setup, io_uring_enter,
+// io_uring_register) and the kernel's UAPI header: no liburing. Why not liburing: its headers
+// and library are a build dependency (Debian's liburing-dev) that a fresh machine or a user's
+// `npm install` may lack, and the backend would then be compiled out silently; the part of the
+// interface used here (one ring, read/write/fsync/cancel, waiting for completions) is ~150 lines
+// over the ABI the kernel keeps stable. Compiled wherever <linux/io_uring.h> exists; whether the
+// kernel allows it is decided at run time (makeIoUringBackend returns null with the reason).
+//
+// Shape: one ring per backend. Submitting threads fill SQEs and call io_uring_enter under
+// `submitMutex_`; one reaper thread waits for completions (io_uring_enter GETEVENTS), posts each
+// to its port (Port::post, the engine's own path) and refills the ring from `overflow_`. A
+// submitting thread also takes the completions already posted when it has submitted (reads of
+// cached pages complete inside io_uring_enter), so they do not wait for the reaper to run. At most
+// `cqLimit_` entries are in the kernel at once, so the completion ring never overflows; the rest
+// wait in `overflow_` (FIFO), where they are cancellable without the kernel.
+//
+// Locking: `submitMutex_` guards the SQ ring and `kernelEntries_`; TrackedBackend::mutex_ guards
+// the op list, `overflow_` and `paused_`; `cqMutex_` guards reading the CQ ring (the reaper, and
+// a submitting thread that takes completions already posted). Order: submitMutex_, then mutex_;
+// cqMutex_ is never held with either.
+//
+// Cancellation: an op in `overflow_` completes with ECANCELED at once; an op in the kernel gets an
+// IORING_OP_ASYNC_CANCEL keyed by its user_data (the Op's address). The cancel SQE is submitted
+// under submitMutex_, which every submission of a new op also needs, and the kernel resolves an
+// async cancel while it is submitted, so the address cannot name a newer op that reused it.
+#include "backend.h"
+
+#if defined(__linux__) && defined(__has_include)
+#if __has_include(<linux/io_uring.h>)
+#define IOCP_HAVE_IO_URING 1
+#endif
+#endif
+
+#ifdef IOCP_HAVE_IO_URING
+
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <thread>
+#include <vector>
+
+#include "tracked.h"
+
+namespace iocp {
+namespace io {
+
+namespace {
+
+// The kernel carries each Op's address from the submitting thread to the reaper: the SQ tail's
+// release store and the CQ tail's acquire load order them, through the kernel, which
+// ThreadSanitizer cannot see. These annotations tell it about that edge (no code otherwise).
+#if defined(__SANITIZE_THREAD__)
+#define IOCP_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define IOCP_TSAN 1
+#endif
+#endif
+#ifdef IOCP_TSAN
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+inline void handedToKernel(const void* op) { __tsan_release(const_cast<void*>(op)); }
+inline void backFromKernel(const void* op) { __tsan_acquire(const_cast<void*>(op)); }
+#else
+inline void handedToKernel(const void*) {}
+inline void backFromKernel(const void*) {}
+#endif
+
+constexpr uint64_t kInternal = 0;  // user_data of cancel SQEs: their CQEs are ignored
+constexpr uint64_t kStop = 1;      // user_data of the NOP that ends the reaper
+constexpr size_t kInlineReap = 32; // CQEs a submitting thread takes at most, after its submit
+
+int sysSetup(unsigned entries, io_uring_params* params) {
+  return static_cast<int>(::syscall(__NR_io_uring_setup, entries, params));
+}
+int sysEnter(int fd, unsigned toSubmit, unsigned minComplete, unsigned flags) {
+  return static_cast<int>(::syscall(__NR_io_uring_enter, fd, toSubmit, minComplete, flags, nullptr, 0));
+}
+int sysRegister(int fd, unsigned opcode, void* arg, unsigned count) {
+  return static_cast<int>(::syscall(__NR_io_uring_register, fd, opcode, arg, count));
+}
+
+unsigned loadAcquire(const unsigned* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+void storeRelease(unsigned* p, unsigned v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+class IoUringBackend final : public TrackedBackend {
+ public:
+  // Sets up the ring; on failure `error` says what failed and the object must be discarded.
+  IoUringBackend(unsigned entries, const char** error) {
+    io_uring_params params;
+    std::memset(&params, 0, sizeof params);
+    ringFd_ = sysSetup(entries, &params);
+    if (ringFd_ < 0) {
+      *error = errno == ENOSYS ? "io_uring_setup: not implemented by this kernel"
+               : errno == EPERM ? "io_uring_setup: not permitted (seccomp or kernel.io_uring_disabled)"
+                                : "io_uring_setup failed";
+      return;
+    }
+    if (!(params.features & IORING_FEAT_NODROP)) {
+      *error = "io_uring: kernel too old (no IORING_FEAT_NODROP)";
+      return;
+    }
+    sqBytes_ = params.sq_off.array + params.sq_entries * sizeof(unsigned);
+    cqBytes_ = params.cq_off.cqes + params.cq_entries * sizeof(io_uring_cqe);
+    single_ = (params.features & IORING_FEAT_SINGLE_MMAP) != 0;
+    if (single_) sqBytes_ = cqBytes_ = sqBytes_ > cqBytes_ ? sqBytes_ : cqBytes_;
+    sqMap_ = ::mmap(nullptr, sqBytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ringFd_, IORING_OFF_SQ_RING);
+    if (sqMap_ == MAP_FAILED) { sqMap_ = nullptr; *error = "io_uring: mmap of the SQ ring failed"; return; }
+    cqMap_ = single_ ? sqMap_
+                     : ::mmap(nullptr, cqBytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ringFd_, IORING_OFF_CQ_RING);
+    if (cqMap_ == MAP_FAILED) { cqMap_ = nullptr; *error = "io_uring: mmap of the CQ ring failed"; return; }
+    sqesBytes_ = params.sq_entries * sizeof(io_uring_sqe);
+    void* sqes = ::mmap(nullptr, sqesBytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ringFd_, IORING_OFF_SQES);
+    if (sqes == MAP_FAILED) { *error = "io_uring: mmap of the SQEs failed"; return; }
+    sqes_ = static_cast<io_uring_sqe*>(sqes);
+    char* sq = static_cast<char*>(sqMap_);
+    sqHead_ = reinterpret_cast<unsigned*>(sq + params.sq_off.head);
+    sqTail_ = reinterpret_cast<unsigned*>(sq + params.sq_off.tail);
+    sqMask_ = *reinterpret_cast<unsigned*>(sq + params.sq_off.ring_mask);
+    sqEntries_ = params.sq_entries;
+    sqArray_ = reinterpret_cast<unsigned*>(sq + params.sq_off.array);
+    char* cq = static_cast<char*>(cqMap_);
+    cqHead_ = reinterpret_cast<unsigned*>(cq + params.cq_off.head);
+    cqTail_ = reinterpret_cast<unsigned*>(cq + params.cq_off.tail);
+    cqMask_ = *reinterpret_cast<unsigned*>(cq + params.cq_off.ring_mask);
+    cqes_ = reinterpret_cast<io_uring_cqe*>(cq + params.cq_off.cqes);
+    cqLimit_ = params.cq_entries;
+    if (!probe()) {
+      *error = "io_uring: the kernel lacks IORING_OP_READ/WRITE/FSYNC/ASYNC_CANCEL";
+      return;
+    }
+    reaper_ = std::thread([this] { reap(); });
+    ok_ = true;
+  }
+
+  ~IoUringBackend() override {
+    if (ok_) {
+      drain(nullptr, nullptr, -1);
+      {
+        std::lock_guard<std::mutex> lock(submitMutex_);
+        io_uring_sqe* sqe = nextSqeLocked();  // the ring is empty after drain: there is room
+        sqe->opcode = IORING_OP_NOP;
+        sqe->user_data = kStop;
+        ++kernelEntries_;
+        flushLocked();
+      }
+      reaper_.join();
+    }
+    if (sqes_ != nullptr) ::munmap(sqes_, sqesBytes_);
+    if (cqMap_ != nullptr && !single_) ::munmap(cqMap_, cqBytes_);
+    if (sqMap_ != nullptr) ::munmap(sqMap_, sqBytes_);
+    if (ringFd_ >= 0) ::close(ringFd_);
+  }
+
+  bool ok() const { return ok_; }
+
+  BackendKind kind() const noexcept override { return BackendKind::IoUring; }
+  const char* name() const noexcept override { return "io_uring"; }
+
+  void submit(Op* const* ops, size_t count) override {
+    if (count == 0) return;
+    {
+      std::lock_guard<std::mutex> submitLock(submitMutex_);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (size_t i = 0; i < count; ++i) {
+          trackLocked(ops[i]);
+          overflow_.push_back(ops[i]);
+        }
+      }
+      startLocked();
+    }
+    // A read of cached pages completes inside io_uring_enter: its CQE is already there. Taking
+    // it here, on the submitting thread, posts it without waiting for the reaper to be scheduled
+    // (which on a busy machine can take a while). Only if no one else is reaping right now.
+    io_uring_cqe local[kInlineReap];
+    reapAvailable(local, kInlineReap, false);
+  }
+
+  size_t cancel(const Port* port, int userFd, bool matchOverlapped, uint64_t overlapped) override {
+    return cancelWhere([&](const Op* op) {
+      return op->port.get() == port && op->userFd == userFd &&
+             (!matchOverlapped || op->packet.overlapped == overlapped);
+    });
+  }
+
+  void drain(const Port* port, const void* owner, int userFd) override {
+    cancelWhere([&](const Op* op) { return matches(op, port, owner, userFd); });
+    waitNone(port, owner, userFd);
+  }
+
+  void setPaused(bool paused) override {
+    std::lock_guard<std::mutex> submitLock(submitMutex_);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      paused_ = paused;
+    }
+    startLocked();
+  }
+
+ private:
+  // Moves ops from overflow_ into the ring while the kernel has room, and submits. submitMutex_
+  // is held.
+  void startLocked() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      while (!paused_ && !overflow_.empty() && kernelEntries_ < cqLimit_) {
+        Op* op = overflow_.front();
+        overflow_.pop_front();
+        op->started = true;
+        prepare(nextSqeLocked(), *op);
+        ++kernelEntries_;
+      }
+    }
+    flushLocked();
+  }
+
+  template <typename Match>
+  size_t cancelWhere(Match match) {
+    std::vector<Op*> unstarted;
+    size_t matched = 0;
+    {
+      std::lock_guard<std::mutex> submitLock(submitMutex_);
+      std::vector<Op*> inKernel;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (Op* op = head_; op != nullptr; op = op->next) {
+          if (op->cancelRequested || !match(op)) continue;
+          op->cancelRequested = true;
+          ++matched;
+          (op->started ? inKernel : unstarted).push_back(op);
+        }
+        if (!unstarted.empty()) {
+          std::deque<Op*> kept;
+          for (Op* op : overflow_) {
+            if (!op->cancelRequested) kept.push_back(op);
+          }
+          overflow_.swap(kept);
+        }
+      }
+      for (Op* op : inKernel) {
+        // Room for the cancel entry: wait for the reaper to free some when the kernel is full.
+        while (kernelEntries_ >= cqLimit_ + 0u) {
+          flushLocked();
+          submitMutex_.unlock();
+          std::this_thread::yield();
+          submitMutex_.lock();
+        }
+        io_uring_sqe* sqe = nextSqeLocked();
+        sqe->opcode = IORING_OP_ASYNC_CANCEL;
+        sqe->fd = -1;
+        sqe->addr = reinterpret_cast<uint64_t>(op);
+        sqe->user_data = kInternal;
+        ++kernelEntries_;
+      }
+      flushLocked();
+    }
+    for (Op* op : unstarted) complete(op, -ECANCELED);
+    return matched;
+  }
+
+  // The next free SQE, zeroed (submits what is pending to make room when the SQ is full).
+  // submitMutex_ is held.
+  io_uring_sqe* nextSqeLocked() {
+    while (pendingSqes_ >= sqEntries_ || sqTailLocal_ - loadAcquire(sqHead_) >= sqEntries_) flushLocked();
+    const unsigned index = sqTailLocal_ & sqMask_;
+    io_uring_sqe* sqe = &sqes_[index];
+    std::memset(sqe, 0, sizeof *sqe);
+    sqArray_[index] = index;
+    ++sqTailLocal_;
+    ++pendingSqes_;
+    return sqe;
+  }
+
+  static void prepare(io_uring_sqe* sqe, const Op& op) {
+    switch (op.kind) {
+      case OpKind::Read: sqe->opcode = IORING_OP_READ; break;
+      case OpKind::Write: sqe->opcode = IORING_OP_WRITE; break;
+      case OpKind::Fsync: sqe->opcode = IORING_OP_FSYNC; break;
+    }
+    sqe->fd = op.fd;
+    if (op.kind != OpKind::Fsync) {
+      sqe->addr = reinterpret_cast<uint64_t>(op.buffer);
+      sqe->len = op.length;
+      sqe->off = op.offset;
+    }
+    sqe->user_data = reinterpret_cast<uint64_t>(&op);
+    handedToKernel(&op);
+  }
+
+  // Publishes the SQEs written since the last flush and hands them to the kernel. submitMutex_
+  // is held.
+  void flushLocked() {
+    if (pendingSqes_ == 0) return;
+    storeRelease(sqTail_, sqTailLocal_);  // the SQEs above are written before the kernel sees the tail
+    while (pendingSqes_ != 0) {
+      const int submitted = sysEnter(ringFd_, pendingSqes_, 0, 0);
+      if (submitted >= 0) {
+        pendingSqes_ -= static_cast<unsigned>(submitted);
+        if (submitted == 0) break;  // nothing taken: retried at the next flush
+        continue;
+      }
+      if (errno == EINTR) continue;
+      // EAGAIN / EBUSY: the kernel is short of memory or has completions to hand back first;
+      // the entries stay in the SQ and go with the next flush (the reaper flushes after reaping).
+      break;
+    }
+  }
+
+  // Takes up to `max` posted CQEs (blocking on cqMutex_ when `wait`, else only if it is free),
+  // completes their ops, gives their ring entries back and refills the ring from overflow_.
+  // Returns whether the reaper's stop NOP was among them. Call it with no lock held.
+  bool reapAvailable(io_uring_cqe* batch, size_t max, bool wait) {
+    size_t count = 0;
+    {
+      std::unique_lock<std::mutex> cqLock(cqMutex_, std::defer_lock);
+      if (wait) {
+        cqLock.lock();
+      } else if (!cqLock.try_lock()) {
+        return false;
+      }
+      unsigned head = *cqHead_;
+      const unsigned tail = loadAcquire(cqTail_);  // CQEs up to tail are written
+      for (; head != tail && count < max; ++head) batch[count++] = cqes_[head & cqMask_];
+      storeRelease(cqHead_, head);  // we are done reading those entries
+    }
+    if (count == 0) return false;
+    bool stop = false;
+    for (size_t i = 0; i < count; ++i) {
+      const io_uring_cqe& cqe = batch[i];
+      if (cqe.user_data == kStop) {
+        stop = true;
+      } else if (cqe.user_data != kInternal) {
+        Op* op = reinterpret_cast<Op*>(cqe.user_data);
+        backFromKernel(op);
+        complete(op, cqe.res);
+      }
+    }
+    std::lock_guard<std::mutex> submitLock(submitMutex_);
+    kernelEntries_ -= static_cast<unsigned>(count);
+    if (!stop) startLocked();
+    return stop;
+  }
+
+  void reap() {
+    std::vector<io_uring_cqe> batch(cqLimit_);
+    bool stop = false;
+    while (!stop) {
+      if (sysEnter(ringFd_, 0, 1, IORING_ENTER_GETEVENTS) < 0 && errno != EINTR && errno != EAGAIN &&
+          errno != EBUSY) {
+        continue;  // nothing to do but wait again
+      }
+      // The stop NOP is submitted only once nothing else is in flight and nobody submits (the
+      // destructor), so no inline reap can take it: it always comes here.
+      stop = reapAvailable(batch.data(), batch.size(), true);
+    }
+  }
+
+  bool probe() {
+    const unsigned ops = 64;
+    std::vector<char> storage(sizeof(io_uring_probe) + ops * sizeof(io_uring_probe_op), 0);
+    io_uring_probe* p = reinterpret_cast<io_uring_probe*>(storage.data());
+    if (sysRegister(ringFd_, IORING_REGISTER_PROBE, p, ops) < 0) return false;
+    for (unsigned op : {unsigned(IORING_OP_READ), unsigned(IORING_OP_WRITE), unsigned(IORING_OP_FSYNC),
+                        unsigned(IORING_OP_ASYNC_CANCEL), unsigned(IORING_OP_NOP)}) {
+      if (op > p->last_op || !(p->ops[op].flags & IO_URING_OP_SUPPORTED)) return false;
+    }
+    return true;
+  }
+
+  bool ok_ = false;
+  int ringFd_ = -1;
+  bool single_ = false;
+  void* sqMap_ = nullptr;
+  void* cqMap_ = nullptr;
+  size_t sqBytes_ = 0, cqBytes_ = 0, sqesBytes_ = 0;
+  io_uring_sqe* sqes_ = nullptr;
+  unsigned* sqHead_ = nullptr;
+  unsigned* sqTail_ = nullptr;
+  unsigned* sqArray_ = nullptr;
+  unsigned sqMask_ = 0, sqEntries_ = 0;
+  unsigned* cqHead_ = nullptr;
+  unsigned* cqTail_ = nullptr;
+  unsigned cqMask_ = 0;
+  io_uring_cqe* cqes_ = nullptr;
+  unsigned cqLimit_ = 0;
+
+  std::mutex submitMutex_;
+  std::mutex cqMutex_;
+  unsigned sqTailLocal_ = 0;     // our tail, published at flush (guarded by submitMutex_)
+  unsigned pendingSqes_ = 0;     // written, not yet taken by the kernel (guarded by submitMutex_)
+  unsigned kernelEntries_ = 0;   // SQEs submitted whose CQE is not reaped (guarded by submitMutex_)
+  std::deque<Op*> overflow_;     // tracked, not yet in the ring (guarded by mutex_)
+  bool paused_ = false;          // guarded by mutex_
+  std::thread reaper_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> makeIoUringBackend(unsigned entries, const char** why) {
+  const char* error = nullptr;
+  auto backend = std::make_unique<IoUringBackend>(entries, &error);
+  if (!backend->ok()) {
+    if (why != nullptr) *why = error != nullptr ? error : "io_uring: setup failed";
+    return nullptr;
+  }
+  return backend;
+}
+
+}  // namespace io
+}  // namespace iocp
+
+#else  // no io_uring on this platform
+
+namespace iocp {
+namespace io {
+std::unique_ptr<Backend> makeIoUringBackend(unsigned, const char** why) {
+  if (why != nullptr) *why = "io_uring: not available on this platform";
+  return nullptr;
+}
+}  // namespace io
+}  // namespace iocp
+
+#endif
