@@ -217,7 +217,7 @@ describe('misspelt option keys', () => {
       expect.objectContaining({
         name: 'TypeError',
         code: 'ERR_INVALID_ARG_VALUE',
-        message: expect.stringMatching(/^options\.concurency is not an option of new CompletionPort\(\) \(the options are concurrency, capacity, spinMicroseconds, trackHeld\)/),
+        message: expect.stringMatching(/^options\.concurency is not an option of new CompletionPort\(\) \(the options are concurrency, capacity, spinMicroseconds, trackHeld, io\)/),
       }),
     )
     // A key set to undefined is still a misspelling.
