@@ -116,10 +116,18 @@ class JsMirror {
   uint32_t word(uint32_t i) const { return (*control_)[i].load(std::memory_order_relaxed); }
   void set(uint32_t i, uint32_t v) { (*control_)[i].store(v, std::memory_order_relaxed); }
 
-  // Atomics.compareExchange(c, kLock, 0, 1) === 0
+  // Atomics.compareExchange(c, kLock, 0, 1) === 0, then SharedPort.#lockContended's polls.
   bool lock() {
     uint32_t expected = 0;
-    return (*control_)[iocp::kLock].compare_exchange_strong(expected, 1, std::memory_order_seq_cst);
+    if ((*control_)[iocp::kLock].compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return true;
+    for (int i = 0; i < 64; ++i) {
+      expected = 0;
+      if ((*control_)[iocp::kLock].load(std::memory_order_seq_cst) == 0 &&
+          (*control_)[iocp::kLock].compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) {
+        return true;
+      }
+    }
+    return false;
   }
   // Atomics.exchange(c, kLock, 0) === 2 && native.wakeLock()
   void unlock() {

@@ -6,8 +6,8 @@
  * `js_mirror.h` replays these steps in C++ so that ThreadSanitizer checks the whole protocol.
  *
  * The protocol (docs/architecture.md, "The shared-memory packet path"):
- * - Lock: `compareExchange(kLock, 0, 1)`; on failure the call is made in native code instead
- *   (which spins, then parks). Unlock: `exchange(kLock, 0)`, and a native wake only when the old
+ * - Lock: `compareExchange(kLock, 0, 1)`, polled up to {@link LOCK_POLLS} times while it is taken;
+ *   then the call is made in native code instead (which spins, then parks). Unlock: `exchange(kLock, 0)`, and a native wake only when the old
  *   value was 2 (a thread sleeps on the lock). Atomics are sequentially consistent, so the
  *   plain typed-array accesses between them are ordered with every other holder's.
  * - Post takes the fast path only when the port is open, the ring has room, and no linked waiter
@@ -63,6 +63,8 @@ import { FLAG_KEY_BIGINT, FLAG_OVERLAPPED_BIGINT, makePacket, u64Of, type Packet
 export const SLOW = -100
 
 const TWO_32 = 0x1_0000_0000
+/** How often a JS call polls a taken lock before it makes the call in native code. */
+const LOCK_POLLS = 64
 
 /**
  * A control block whose lock is always held: with it, every call takes the native path. Used
@@ -112,6 +114,18 @@ export class SharedPort {
     if (Atomics.load(this.#control, K_RING_GEN) !== this.#generation && this.#generation !== -1) this.#refreshRing()
   }
 
+  /**
+   * The lock was taken: retry a few times before the call goes native. A critical section is a
+   * few dozen instructions, so the holder is usually done within a few polls, and a poll is far
+   * cheaper than a call into native code. Out of line, so that the fast paths stay small.
+   */
+  #lockContended(c: Int32Array): boolean {
+    for (let i = 0; i < LOCK_POLLS; i++) {
+      if (Atomics.load(c, K_LOCK) === 0 && Atomics.compareExchange(c, K_LOCK, 0, 1) === 0) return true
+    }
+    return false
+  }
+
   #unlock(): void {
     if (Atomics.exchange(this.#control, K_LOCK, 0) === 2) this.#native.wakeLock()
   }
@@ -122,7 +136,7 @@ export class SharedPort {
    */
   post(key: number, bytes: number, overlapped: number): number {
     const c = this.#control
-    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0) return SLOW
+    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0 && !this.#lockContended(c)) return SLOW
     const head = c[K_HEAD]!
     const tail = c[K_TAIL]!
     const queued = (tail - head) | 0
@@ -167,7 +181,7 @@ export class SharedPort {
    */
   postMany(words: Uint32Array, count: number): number {
     const c = this.#control
-    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0) return SLOW
+    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0 && !this.#lockContended(c)) return SLOW
     const head = c[K_HEAD]!
     const tail = c[K_TAIL]!
     const queued = (tail - head) | 0
@@ -209,7 +223,7 @@ export class SharedPort {
     const b = this.#consumer
     if (b[C_ASSOCIATED] !== this.#token) return SLOW
     const c = this.#control
-    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0) return SLOW
+    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0 && !this.#lockContended(c)) return SLOW
     if (b[C_RUNNING] !== 0) {
       b[C_RUNNING] = 0
       c[K_RUNNING] = c[K_RUNNING]! - 1
@@ -253,7 +267,7 @@ export class SharedPort {
     const b = this.#consumer
     if (b[C_ASSOCIATED] !== this.#token) return undefined
     const c = this.#control
-    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0) return undefined
+    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0 && !this.#lockContended(c)) return undefined
     // The previous delivery ends: the thread stops counting (the engine's stopRunningLocked).
     // If the call then goes native, the engine finds it stopped already.
     if (b[C_RUNNING] !== 0) {

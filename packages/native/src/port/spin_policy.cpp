@@ -50,8 +50,9 @@ bool machineOversubscribed() noexcept {
   if (now - last >= SpinPolicy::kSampleMs &&
       sampledAt.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
     const int runnable = runnableNow();
-    // The sampling thread itself is runnable; count the others.
-    oversubscribed.store(runnable > 0 && static_cast<unsigned>(runnable - 1) >= cpuCount(),
+    // The sampling thread itself is runnable; the others outnumber the cores when there are
+    // more of them than cores (then a spinner would take a core from a thread with work).
+    oversubscribed.store(runnable > 0 && static_cast<unsigned>(runnable - 1) > cpuCount(),
                          std::memory_order_relaxed);
   }
   return oversubscribed.load(std::memory_order_relaxed);
