@@ -22,42 +22,66 @@ const ratio =
     return { value, text: `${times(value)} (${si(a.median)} vs ${si(b.median)})`, min }
   }
 
+/** A ratio of `subject` to every other measured row of the group that is not the C++ driver. */
+const beatsEveryPeer =
+  (groupId: string, subject: string, min: number) =>
+  (find: (g: string, r: string) => MeasuredRow | undefined, peers: readonly string[]) => {
+    const a = find(groupId, subject)
+    if (a === undefined) return undefined
+    let worst: { value: number; peer: MeasuredRow } | undefined
+    for (const id of peers) {
+      const b = find(groupId, id)
+      if (b === undefined) continue
+      const value = a.median / b.median
+      if (worst === undefined || value < worst.value) worst = { value, peer: b }
+    }
+    if (worst === undefined) return undefined
+    return { value: worst.value, text: `${times(worst.value)} (${si(a.median)} vs ${si(worst.peer.median)}, the strongest peer)`, min }
+  }
+
+const shareOfDriver = (groupId: string, min: number) => (find: (g: string, r: string) => MeasuredRow | undefined) => {
+  const a = find(groupId, `${groupId}.port`)
+  const b = find(groupId, `${groupId}.native`)
+  if (a === undefined || b === undefined) return undefined
+  const value = a.median / b.median
+  return { value, text: `${percent(value)} (${si(a.median)} vs ${si(b.median)})`, min }
+}
+
 const TARGETS: Target[] = [
-  {
-    target: 'PortPool.run >= 25x Piscina run() (best window of each)',
-    check: (find) => {
-      const best = (impl: string): MeasuredRow | undefined =>
-        [64, 1000]
-          .map((w) => find(`pool.${w}`, `pool.${w}.${impl}`))
-          .filter((r): r is MeasuredRow => r !== undefined)
-          .sort((a, b) => b.median - a.median)[0]
-      const port = best('portpool')
-      const pisc = best('piscina')
-      if (port === undefined || pisc === undefined) return undefined
-      const value = port.median / pisc.median
-      return { value, text: `${times(value)} (${si(port.median)} vs ${si(pisc.median)} tasks/s)`, min: 25 }
+  { target: 'one thread, post + get >= 1.0x the SAB queue', check: ratio('single.get', 'single.get.port', 'single.get.sab', 1) },
+  ...(['fanout.get.1', 'fanout.get.2', 'workers.get'] as const).map((g) => ({
+    target: `${g === 'workers.get' ? '2 workers -> 2 workers' : `main -> ${g.slice(-1)} worker(s)`}, unbatched >= 1.0x the SAB queue`,
+    check: ratio(g, `${g}.port`, `${g}.sab`, 1),
+  })),
+  ...(['fanout.batch.1', 'fanout.batch.2', 'workers.batch'] as const).flatMap((g) => [
+    {
+      target: `${g}: batched >= 1.0x every peer`,
+      check: (find: (g: string, r: string) => MeasuredRow | undefined) =>
+        beatsEveryPeer(g, `${g}.port`, 1)(find, [`${g}.sab`, `${g}.messageport`]),
     },
-  },
-  { target: 'single-thread post + get >= the SAB ring', check: ratio('single.get', 'single.get.port', 'single.get.sab', 1) },
+    { target: `${g}: batched >= 60% of the C++ driver`, check: shareOfDriver(g, 0.6) },
+  ]),
   {
-    target: 'zero-allocation batch (postMany + getManyInto) >= 50 M packets/s',
+    target: 'postMany + getManyInto on one thread >= 100 M packets/s',
     check: (find) => {
       const r = find('single.postMany', 'single.postMany.port')
-      return r === undefined ? undefined : { value: r.median, text: `${si(r.median)} packets/s`, min: 50e6 }
-    },
-  },
-  { target: 'main -> 2 workers, get >= 2x the SAB ring', check: ratio('fanout.get.2', 'fanout.get.2.port', 'fanout.get.2.sab', 2) },
-  {
-    target: 'main -> 2 workers, batched >= 60% of the C++ driver',
-    check: (find) => {
-      const a = find('fanout.batch.2', 'fanout.batch.2.port')
-      const b = find('fanout.batch.2', 'fanout.batch.2.native')
-      if (a === undefined || b === undefined) return undefined
-      const value = a.median / b.median
-      return { value, text: `${percent(value)} (${si(a.median)} vs ${si(b.median)})`, min: 0.6 }
+      return r === undefined ? undefined : { value: r.median, text: `${si(r.median)} packets/s`, min: 100e6 }
     },
   },
   { target: 'ping-pong >= 10x MessagePort ping-pong', check: ratio('pingpong', 'pingpong.port', 'pingpong.messageport', 10) },
+  { target: 'PortPool.run, 64 in flight >= 25x Piscina', check: ratio('pool.64', 'pool.64.portpool', 'pool.64.piscina', 25) },
+  { target: 'PortPool.run, 1000 in flight >= 25x Piscina', check: ratio('pool.1000', 'pool.1000.portpool', 'pool.1000.piscina', 25) },
+  { target: 'PortPool.run on the busy machine >= 10x Piscina', check: ratio('pool.busy', 'pool.busy.portpool', 'pool.busy.piscina', 10) },
+  {
+    target: 'PortPool time to the first result <= Piscina',
+    check: (find) => {
+      const a = find('pool.first', 'pool.first.portpool')
+      const b = find('pool.first', 'pool.first.piscina')
+      if (a === undefined || b === undefined) return undefined
+      const value = b.median / a.median // >= 1 when PortPool is no slower
+      return { value, text: `${a.median.toFixed(1)} ms vs ${b.median.toFixed(1)} ms`, min: 1 }
+    },
+  },
   {
     target: '@iocp/redis (2 consumer processes) >= 5x BullMQ tasks/s',
     check: ratio('redis', 'redis.pool.2', 'redis.bullmq', 5),
