@@ -11,7 +11,7 @@
  * - the port with io_uring, 2 workers each issuing and draining on one port;
  * - `fs.promises` `FileHandle.read`, `depth` reads in flight;
  * - `fs.readSync` in 1 and in 2 workers (one read at a time each);
- * - the native limit (native/io-limit.cpp): a C++ `pread` loop, and raw io_uring at the same
+ * - the C++ drivers (native/io-limit.cpp; a reference point, not an upper bound): a C++ `pread` loop, and raw io_uring at the same
  *   depth on one thread.
  *
  * The machine reclaims page cache in the background, so before each row the file is read once
@@ -195,7 +195,7 @@ function workersRow(path: string, size: number, w: Workload, mode: 'readSync' | 
 function nativeRow(path: string, w: Workload, kind: 'pread' | 'uring'): Measure {
   return {
     id: `io.${w.id}.native-${kind}`,
-    label: kind === 'pread' ? 'native limit: C++ pread loop, 1 at a time' : `native limit: raw io_uring, ${w.depth} in flight, one thread`,
+    label: kind === 'pread' ? 'C++ driver: pread loop, 1 at a time' : `C++ driver: raw io_uring, ${w.depth} in flight, one thread`,
     impl: 'native',
     async once(seconds) {
       const args =
@@ -239,7 +239,7 @@ async function measureRow(path: string, make: () => Measure, budget: Budget, sec
 
 export const io: Scenario = {
   name: 'io',
-  title: 'Overlapped file reads: the port (io_uring, thread pool) beside fs and the native limit',
+  title: 'Overlapped file reads: the port (io_uring, thread pool) beside fs and C++ drivers',
   summary:
     'Reads per second on a file the bench creates, warm in the page cache (read once before each row; mincore residency before -> after in the note): random 4 KiB reads at 1 and 64 in flight, sequential 1 MiB reads at 4 in flight.',
   async run(context: Context): Promise<Group[]> {
