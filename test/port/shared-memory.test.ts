@@ -138,9 +138,12 @@ describe('JS and C++ producers on one port', () => {
 describe('memory and handles', () => {
   it('keeps memory bounded for a consumer that never yields, with 64 KiB payloads', () => {
     // 16 000 x 64 KiB = 1000 MiB of payloads: before payloads were copied into V8-owned memory,
-    // each was freed only when the event loop turned, and this loop grew past 1 GiB.
+    // each was freed only when the event loop turned, and this loop grew past 1 GiB. Bounded, it
+    // peaks well below that: under 400 MiB here, under 500 MiB with the AddressSanitizer build
+    // of the addon (its quarantine holds up to 256 MiB of freed blocks), so 700 MiB separates
+    // bounded from unbounded in both builds.
     const { peakMiB } = runFixture('payload-loop.mjs', ['16000', String(64 * 1024)])
-    expect(peakMiB).toBeLessThan(400)
+    expect(peakMiB).toBeLessThan(700)
   })
 
   it('drops the handle-table entries of ports that were never closed', () => {
