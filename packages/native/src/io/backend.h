@@ -90,7 +90,8 @@ class Backend {
 
   // Cancels every op of `port` (any port when null) issued by `owner` (any owner when null) on
   // `userFd` (any fd when -1), and blocks until none of them is in flight: their packets have been
-  // posted (or dropped) and their keepers released. Used by close, dissociate and thread teardown.
+  // posted (or dropped), their keepers released and their duplicate fds let go. Used by close,
+  // dissociate and thread teardown.
   virtual void drain(const Port* port, const void* owner, int userFd = -1) = 0;
 
   // Test hook: while paused, no new op is started (ops wait, cancellable, in the backend's own

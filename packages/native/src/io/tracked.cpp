@@ -33,6 +33,9 @@ void TrackedBackend::complete(Op* op, long result) {
     result = -ENOMEM;
   }
   if (op->keeper != nullptr) op->keeper->release();
+  // The duplicate fd goes before the op leaves the list, so that once drain() returns for a
+  // dissociated fd or a closed port, its duplicate is closed too (not just about to be).
+  op->fdHolder.reset();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (op->prev != nullptr) op->prev->next = op->next; else head_ = op->next;
