@@ -45,6 +45,12 @@ describe('the Piscina that @iocp/core uses', () => {
     expect(typeof Piscina.queueOptionsSymbol, 'Piscina.queueOptionsSymbol').toBe('symbol')
     expect(typeof Piscina.valueSymbol, 'Piscina.valueSymbol (Piscina.move)').toBe('symbol')
     expect(typeof Piscina.transferableSymbol, 'Piscina.transferableSymbol (Piscina.move)').toBe('symbol')
+    // The worker side reads these two from the symbol registry (pool/shared/codec.ts), so that it
+    // need not load Piscina for them.
+    expect(Piscina.valueSymbol, 'Piscina.valueSymbol is Symbol.for(\'Piscina.valueOf\')').toBe(Symbol.for('Piscina.valueOf'))
+    expect(Piscina.transferableSymbol, 'Piscina.transferableSymbol is Symbol.for(\'Piscina.transferable\')').toBe(
+      Symbol.for('Piscina.transferable'),
+    )
     const moved = Piscina.move(new ArrayBuffer(1)) as unknown as Record<symbol, unknown>
     expect(moved[Piscina.valueSymbol], 'Piscina.move() keeps the value under valueSymbol').toBeInstanceOf(ArrayBuffer)
     expect(moved[Piscina.transferableSymbol], 'Piscina.move() keeps the transferable under transferableSymbol').toBeInstanceOf(ArrayBuffer)
