@@ -45,8 +45,11 @@ describe('the Piscina that @iocp/core uses', () => {
     expect(typeof Piscina.queueOptionsSymbol, 'Piscina.queueOptionsSymbol').toBe('symbol')
     expect(typeof Piscina.valueSymbol, 'Piscina.valueSymbol (Piscina.move)').toBe('symbol')
     expect(typeof Piscina.transferableSymbol, 'Piscina.transferableSymbol (Piscina.move)').toBe('symbol')
-    // The worker side reads these two from the symbol registry (pool/shared/codec.ts), so that it
-    // need not load Piscina for them.
+    // PortPool reads these three from the symbol registry (pool/shared/piscina-symbols.ts), so
+    // that neither a worker nor `import '@iocp/core'` loads Piscina for them.
+    expect(Piscina.queueOptionsSymbol, 'Piscina.queueOptionsSymbol is Symbol.for(\'Piscina.queueOptions\')').toBe(
+      Symbol.for('Piscina.queueOptions'),
+    )
     expect(Piscina.valueSymbol, 'Piscina.valueSymbol is Symbol.for(\'Piscina.valueOf\')').toBe(Symbol.for('Piscina.valueOf'))
     expect(Piscina.transferableSymbol, 'Piscina.transferableSymbol is Symbol.for(\'Piscina.transferable\')').toBe(
       Symbol.for('Piscina.transferable'),

@@ -8,12 +8,12 @@
  */
 import type { MessagePort } from 'node:worker_threads'
 import { performance } from 'node:perf_hooks'
-import { Piscina } from 'piscina'
 import { Errors } from '../../errors.js'
 import { MAX_TIMEOUT_MS } from '../../shared.js'
 import { validateSignal } from '../../validate.js'
 import { ENC_SIDE, MAX_NAMES, TASK_BASE, encodeError, encodeValue, encoded, taskKey } from '../shared/codec.js'
 import { PoolErrors } from '../shared/errors.js'
+import { PISCINA_TRANSFERABLE, PISCINA_VALUE } from '../shared/piscina-symbols.js'
 import { addName, loopRunning } from '../shared/memory.js'
 import type { Results } from './results.js'
 import type { PoolState } from './state.js'
@@ -206,11 +206,11 @@ export class Submission {
   #encode(task: Task, payload: unknown, name: number, transferList: ReadonlyArray<unknown> | undefined): void {
     let value = payload
     let transfers = transferList
-    if (value !== null && typeof value === 'object' && Piscina.valueSymbol in value && Piscina.transferableSymbol in value) {
+    if (value !== null && typeof value === 'object' && PISCINA_VALUE in value && PISCINA_TRANSFERABLE in value) {
       // Piscina.move(x): the wrapped value, with its transferable.
       const moved = value as Record<symbol, unknown>
-      transfers = [...(transfers ?? []), moved[Piscina.transferableSymbol]]
-      value = moved[Piscina.valueSymbol]
+      transfers = [...(transfers ?? []), moved[PISCINA_TRANSFERABLE]]
+      value = moved[PISCINA_VALUE]
     }
     const moved = transfers === undefined ? [] : transferables(transfers)
     if (moved.length > 0) {

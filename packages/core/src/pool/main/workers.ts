@@ -25,12 +25,14 @@
  * dies before it took a start and the starts waiting outnumber the workers still booting, the
  * surplus starts are taken back from Piscina's queue (each is abortable) and counted as failed.
  */
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads'
-import { Piscina } from 'piscina'
+import type { Piscina } from 'piscina'
 import type { PortHandle } from '../../port/handle.js'
 import { noop, waitAsync } from '../../shared.js'
 import { PoolErrors } from '../shared/errors.js'
+import { PISCINA_QUEUE_OPTIONS } from '../shared/piscina-symbols.js'
 import {
   LIVE_LOOPS,
   LOOP_CELLS,
@@ -45,8 +47,18 @@ import type { ResolvedPoolOptions } from './options.js'
 import type { LoopInit, SideResult, StartResult } from '../shared/protocol.js'
 import { decodeError } from '../shared/codec.js'
 
-/** The workers' entry file (next to this one, in dist/): a CommonJS shim, see pool/worker/entry.cts. */
-const WORKER_ENTRY = fileURLToPath(new URL('../worker/entry.cjs', import.meta.url))
+/**
+ * The workers' entry file, pool/worker/entry.cts. @iocp/core runs as one bundle (dist/core.cjs,
+ * see scripts/bundle.mjs), and the entry is built beside it, so this URL is relative to the
+ * bundle, not to this source file.
+ */
+const WORKER_ENTRY = fileURLToPath(new URL('./worker-entry.cjs', import.meta.url))
+
+/** Piscina's class, loaded by the first pool (so `import '@iocp/core'` does not load Piscina). */
+let PiscinaClass: typeof Piscina | undefined
+function loadPiscina(): typeof Piscina {
+  return (PiscinaClass ??= (createRequire(import.meta.url)('piscina') as typeof import('piscina')).Piscina)
+}
 
 /** Failed starts in a row after which the pool gives up (see the file comment). */
 export const MAX_START_FAILURES = 3
@@ -143,7 +155,7 @@ export class PoolWorkers {
     this.#ports = ports
     this.#events = events
     this.#loops = new Array<LoopRecord | undefined>(maxLoops).fill(undefined)
-    this.#piscina = new Piscina({
+    this.#piscina = new (loadPiscina())({
       filename: WORKER_ENTRY,
       // Piscina starts a worker for each start we give it, and none of its own: the first
       // worker then boots alone (see ensure()), and a dead worker is replaced by our start.
@@ -250,7 +262,7 @@ export class PoolWorkers {
       timeOrigin: performance.timeOrigin,
       side: port2,
       // For our load balancer (a symbol key: not cloned to the worker).
-      [Piscina.queueOptionsSymbol]: { loop: index },
+      [PISCINA_QUEUE_OPTIONS]: { loop: index },
     }
     let started: Promise<StartResult>
     try {
@@ -339,7 +351,7 @@ export class PoolWorkers {
 
   /** Piscina's load balancer: each start goes to a worker that has never had one. */
   readonly #balance = (task: Record<symbol, unknown>, workers: BalancedWorker[]): BalancedWorker | null => {
-    const tag = task[Piscina.queueOptionsSymbol] as StartTag | null | undefined
+    const tag = task[PISCINA_QUEUE_OPTIONS] as StartTag | null | undefined
     const record = tag == null ? undefined : this.#loops[tag.loop]
     if (record === undefined || record.thread !== 0) return null
     for (const worker of workers) {

@@ -24,6 +24,7 @@ import v8 from 'node:v8'
 import { isUint8Array } from 'node:util/types'
 import { PortClosedError, PortFullError } from '../../errors.js'
 import { AbortError, PoolClosedError, QueueFullError, TaskModuleError, WorkerDiedError } from './errors.js'
+import { PISCINA_TRANSFERABLE, PISCINA_VALUE } from './piscina-symbols.js'
 
 const TWO_32 = 0x1_0000_0000
 /** The first key of the pool's task packets: 2^52. */
@@ -172,21 +173,14 @@ export function decodeValue(enc: number, hi: number, lo: number, data: Uint8Arra
   }
 }
 
-/**
- * Piscina's `valueSymbol` and `transferableSymbol`: registry symbols, so the worker side need
- * not load Piscina's whole graph for them (about 15 ms of a worker's start). The Piscina
- * contract test checks that they are still what Piscina exports.
- */
-const VALUE = Symbol.for('Piscina.valueOf')
-const TRANSFERABLE = Symbol.for('Piscina.transferable')
 
 /**
  * The value inside a `Piscina.move()` wrapper, or `value` itself. A moved value is copied
  * here (packets carry bytes), so its transfer list plays no part.
  */
 export function unwrapMovable(value: unknown): unknown {
-  if (value !== null && typeof value === 'object' && VALUE in value && TRANSFERABLE in value) {
-    return (value as Record<symbol, unknown>)[VALUE]
+  if (value !== null && typeof value === 'object' && PISCINA_VALUE in value && PISCINA_TRANSFERABLE in value) {
+    return (value as Record<symbol, unknown>)[PISCINA_VALUE]
   }
   return value
 }

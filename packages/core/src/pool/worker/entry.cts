@@ -1,14 +1,21 @@
 /**
- * The file Piscina loads in each worker: a CommonJS shim over the real loop in pool/worker/loop.js.
+ * The file Piscina loads in each worker of a PortPool (its `filename`): the start of the
+ * worker's loop, pool/worker/loop.ts, taken from the bundle that this file is built beside
+ * (dist/core.cjs; see scripts/bundle.mjs).
  *
- * Why: Piscina loads its task module with require() first. For an ES module, Node 20.19+ then
- * takes the require(esm) path, and under load that path can abort the whole process
- * ("v8::Module::IsGraphAsync must be used on an instantiated module", seen in our suites). A
- * CommonJS entry is required the classic way on every Node version and import()s the ES module.
+ * Why CommonJS, and why the bundle:
+ * - Piscina loads its task module with require() first. For an ES module, Node 20.19+ then
+ *   takes the require(esm) path, and under load that path can abort the whole process
+ *   ("v8::Module::IsGraphAsync must be used on an instantiated module", seen in our suites).
+ *   A CommonJS file is required the classic way on every Node version.
+ * - One CommonJS file is the cheapest thing a new thread can load: no ES module loader, no
+ *   graph of thirty files to resolve and link. Piscina requires this file while the worker
+ *   boots, so a pool's first result comes that much sooner. User code in the worker that
+ *   imports '@iocp/core' gets the same bundle (the package's ES entry re-exports it), so there
+ *   is one copy of the package's per-thread state either way.
  */
 import type { LoopInit, StartResult } from '../shared/protocol.js'
 
-module.exports = async function start(init: LoopInit): Promise<StartResult> {
-  const loop = (await import('./loop.js')) as { default: (init: LoopInit) => Promise<StartResult> }
-  return loop.default(init)
-}
+const bundle = require('./core.cjs') as { startPoolLoop: (init: LoopInit) => Promise<StartResult> }
+
+module.exports = bundle.startPoolLoop

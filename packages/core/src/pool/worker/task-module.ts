@@ -5,6 +5,9 @@
  *
  * Worker side; one module per worker, loaded once.
  */
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, extname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { isThenable } from '../../shared.js'
 
@@ -24,7 +27,7 @@ export type TaskModule = Record<string, unknown>
  * to; a rejected one fails the load.
  */
 export async function loadTaskModule(filename: string): Promise<TaskModule> {
-  const namespace = (await import(pathToFileURL(filename).href)) as TaskModule
+  const namespace = isCommonJs(filename) ? requireNamespace(filename) : ((await import(pathToFileURL(filename).href)) as TaskModule)
   let module: TaskModule | undefined
   for (const key of Object.keys(namespace)) {
     const value = namespace[key]
@@ -49,4 +52,48 @@ export function findFunction(module: TaskModule, name: string): TaskFunction | u
     if (typeof nested === 'function') return nested as TaskFunction
   }
   return undefined
+}
+
+/**
+ * Whether Node loads `filename` as CommonJS: a `.cjs` file, or a `.js` file whose nearest
+ * package.json does not say `"type": "module"`. Such a module is required, as Piscina does:
+ * a worker then never starts Node's ES module loader (about 10 ms of its start). Anything else
+ * (ES modules, and extensions that only a loader hook knows) goes through import().
+ */
+function isCommonJs(filename: string): boolean {
+  const extension = extname(filename)
+  if (extension === '.cjs') return true
+  if (extension !== '.js') return false
+  for (let dir = dirname(filename); ; ) {
+    let text: string | undefined
+    try {
+      text = readFileSync(join(dir, 'package.json'), 'utf8')
+    } catch {
+      // none here
+    }
+    if (text !== undefined) {
+      try {
+        return (JSON.parse(text) as { type?: unknown }).type !== 'module'
+      } catch {
+        return false // let import() report the broken package.json as Node would
+      }
+    }
+    const parent = dirname(dir)
+    if (parent === dir) return true
+    dir = parent
+  }
+}
+
+/**
+ * A CommonJS module as import() would present it: `module.exports` as the default export, and
+ * its own properties as named exports.
+ */
+function requireNamespace(filename: string): TaskModule {
+  const exports = createRequire(filename)(filename) as unknown
+  const namespace: TaskModule = {}
+  if (exports !== null && (typeof exports === 'object' || typeof exports === 'function')) {
+    for (const key of Object.keys(exports)) namespace[key] = (exports as Record<string, unknown>)[key]
+  }
+  namespace.default = exports
+  return namespace
 }

@@ -1,0 +1,7 @@
+/**
+ * The entry of @iocp/core's one runtime bundle (dist/core.cjs, built by scripts/bundle.mjs):
+ * the public API of index.ts, and the start of a pool worker's loop for pool/worker/entry.cts.
+ * Not part of the API: dist/index.js re-exports only index.ts's names.
+ */
+export * from './index.js'
+export { default as startPoolLoop } from './pool/worker/loop.js'
