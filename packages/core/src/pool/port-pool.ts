@@ -266,7 +266,7 @@ export class PortPool<Tasks = any> extends EventEmitter {
     return {
       completed: this.#state.completed,
       inFlight: this.#state.table.inFlight,
-      queued: queued + this.#state.table.waiting,
+      queued: queued + this.#state.table.waiting + this.#state.outbox.size,
       running,
       waiting,
       threads: this.#state.workers.live,

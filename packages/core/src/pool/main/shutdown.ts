@@ -89,6 +89,7 @@ export class Shutdown {
     const state = this.#state
     state.workers.stop()
     this.#submission.stopAbortTimers()
+    state.outbox.discard() // its tasks are still in the table: rejectAll ends them below
     let leftovers: Packet[] = []
     try {
       leftovers = state.tasks.close()

@@ -13,6 +13,7 @@ import type { Packet } from '../../port/packet.js'
 import { noop, MAX_TIMEOUT_MS } from '../../shared.js'
 import type { PoolMemory } from '../shared/memory.js'
 import type { ResolvedPoolOptions } from './options.js'
+import { TaskOutbox } from './outbox.js'
 import type { Task, TaskTable } from './task-table.js'
 import type { PoolWorkers } from './workers.js'
 
@@ -24,6 +25,8 @@ export class PoolState {
   readonly results: CompletionPort
   readonly memory: PoolMemory
   readonly table: TaskTable
+  /** The task packets admitted this turn, posted together at its end. */
+  readonly outbox: TaskOutbox
   /** Set right after the state is made (the workers need the parts that need the state). */
   workers!: PoolWorkers
   /** In-flight tasks at which needsDrain turns true: concurrency (+ maxQueue if finite). */
@@ -68,23 +71,25 @@ export class PoolState {
     this.results = ports.results
     this.memory = memory
     this.table = table
+    this.outbox = new TaskOutbox(ports.tasks, (task, error) => this.#postFailed(task, error))
     this.capacity = options.concurrency + (options.maxQueue === Infinity ? 0 : options.maxQueue)
     this.elastic = options.minThreads < options.maxThreads
   }
 
-  /** Posts the packet of `task`, which holds a slot; a post that fails rejects the task. */
+  /**
+   * Posts the packet of `task`, which holds a slot: at the end of this turn, with the other
+   * tasks admitted in it (see outbox.ts). A post that fails rejects the task.
+   */
   post(task: Task): void {
-    try {
-      this.tasks.post(task.key, task.bytes, task.id, task.data)
-    } catch (error) {
-      this.table.take(task.id)
-      if (!task.settled) {
-        task.settle()
-        task.reject(error)
-      }
-      return
+    this.outbox.add(task)
+  }
+
+  #postFailed(task: Task, error: unknown): void {
+    this.table.take(task.id)
+    if (!task.settled) {
+      task.settle()
+      task.reject(error)
     }
-    task.data = undefined
   }
 
   /** After slots were freed: post the tasks waiting for one, and tell who waits on the load. */
@@ -112,7 +117,7 @@ export class PoolState {
 
   /** Tasks (and raw packets) waiting for a worker. */
   queued(): number {
-    let queued = this.table.waiting
+    let queued = this.table.waiting + this.outbox.size
     if (!this.torn) {
       try {
         queued += this.tasks.stats().queued
@@ -127,7 +132,7 @@ export class PoolState {
   scaleUp(): void {
     if (this.closing || this.workers.live >= this.options.maxThreads) return
     const port = this.tasks.stats()
-    if (port.waiting === 0 && port.queued > 0) this.workers.start()
+    if (port.waiting === 0 && port.queued + this.outbox.size > 0) this.workers.start()
   }
 
   /** Rejects every task still pending with `error` and empties the table. */
