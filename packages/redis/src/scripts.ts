@@ -42,27 +42,40 @@ return ids
 `
 
 /**
- * `settle(stream, group, consumer, [id, ncommands, [argc, ...args] x ncommands] x n)`: for each
- * entry still held by `consumer` (its pending entry, not reclaimed by another consumer since),
- * XACK it and run its commands (the reply XADD, a requeue, a dead-letter XADD...), all in one
- * atomic step: an entry is acknowledged if and only if its outcome was written. An entry that
- * another consumer has taken over is left alone, commands included (that consumer will settle
- * it). Then trims the stream below its oldest entry still needed (the oldest pending one, else
- * the group's last delivered one): everything older was delivered and acknowledged. (XDEL per
- * entry would cost several times more than the whole rest of a task's work on the server.)
- * Returns how many entries were left alone.
+ * `settle(stream, group, consumer, [id, replyKey, replyFrame, ncommands, [argc, ...args] x ncommands] x n)`:
+ * for each entry still held by `consumer` (its pending entry, not reclaimed by another consumer
+ * since), XACK it, queue its reply frame (if `replyKey` is not '') and run its commands (a
+ * requeue, a dead-letter XADD, an idempotent result...), all in one atomic step: an entry is
+ * acknowledged if and only if its outcome was written. An entry that another consumer has taken
+ * over is left alone, reply and commands included (that consumer will settle it). The entries are
+ * acknowledged by one XACK, and the reply frames of each reply stream go out as one entry (field
+ * `b`, the frames back to back; NOMKSTREAM: a client that is gone gets nothing), so a batch costs
+ * the server a few commands, not several per task. Then trims the stream below its oldest entry
+ * still needed (the oldest pending one, else the group's last delivered one): everything older
+ * was delivered and acknowledged. (XDEL per entry would cost several times more than the whole
+ * rest of a task's work on the server.) Returns how many entries were left alone.
  */
 const SETTLE = `
 local stream, group, me = KEYS[1], ARGV[1], ARGV[2]
 local i, skipped = 3, 0
+local acks, replies, order = {}, {}, {}
 while i <= #ARGV do
-  local id = ARGV[i]
-  local ncmd = tonumber(ARGV[i + 1])
-  i = i + 2
+  local id, rkey, frame = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local ncmd = tonumber(ARGV[i + 3])
+  i = i + 4
   local p = redis.call('XPENDING', stream, group, id, id, 1)
   local mine = p[1] ~= nil and p[1][2] == me
   if mine then
-    redis.call('XACK', stream, group, id)
+    acks[#acks + 1] = id
+    if rkey ~= '' then
+      local list = replies[rkey]
+      if not list then
+        list = {}
+        replies[rkey] = list
+        order[#order + 1] = rkey
+      end
+      list[#list + 1] = frame
+    end
   else
     skipped = skipped + 1
   end
@@ -72,6 +85,12 @@ while i <= #ARGV do
     if mine then redis.call(unpack(ARGV, i, i + argc - 1)) end
     i = i + argc
   end
+end
+for a = 1, #acks, 1000 do
+  redis.call('XACK', stream, group, unpack(acks, a, math.min(a + 999, #acks)))
+end
+for _, rkey in ipairs(order) do
+  redis.call('XADD', rkey, 'NOMKSTREAM', '*', 'b', table.concat(replies[rkey]))
 end
 local summary = redis.call('XPENDING', stream, group)
 local keep = summary[2]
@@ -146,8 +165,15 @@ export function withScripts(client: Redis): ScriptedRedis {
 /** Arguments of one entry of a settle batch: its commands, each an argv array. */
 export type SettleCommands = ReadonlyArray<ReadonlyArray<string | number | Buffer>>
 
-/** Appends one entry (`id` and its commands) to a settle argument list. */
-export function pushSettle(args: Array<string | number | Buffer>, id: string, commands: SettleCommands): void {
-  args.push(id, commands.length)
+/** A reply frame for one client's reply stream (see frame.ts). */
+export interface SettleReply {
+  readonly key: Buffer | string
+  readonly frame: Buffer
+}
+
+/** Appends one entry (`id`, its reply and its commands) to a settle argument list. */
+export function pushSettle(args: Array<string | number | Buffer>, id: string, reply: SettleReply | undefined, commands: SettleCommands): void {
+  if (reply) args.push(id, reply.key, reply.frame, commands.length)
+  else args.push(id, '', '', commands.length)
   for (const cmd of commands) args.push(cmd.length, ...cmd)
 }

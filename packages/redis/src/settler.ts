@@ -4,10 +4,11 @@
  * outcome is kept, and retried, until Redis took it: it is never dropped, so an entry is
  * acknowledged exactly when its outcome (reply, requeue, dead letter) is written.
  */
-import type { SettleCommands, ScriptedRedis } from './scripts.js'
+import type { SettleCommands, SettleReply, ScriptedRedis } from './scripts.js'
 import { pushSettle } from './scripts.js'
 
 const CHUNK = 512
+const NONE: SettleCommands = []
 
 /** Settles entries of one consumer, in batches. */
 export class Settler {
@@ -17,7 +18,7 @@ export class Settler {
   readonly #consumer: string
   readonly #released: (ids: string[]) => void
   readonly #onError: (error: unknown) => void
-  #queue: Array<{ id: string; commands: SettleCommands }> = []
+  #queue: Array<{ id: string; reply: SettleReply | undefined; commands: SettleCommands }> = []
   #running: Promise<void> | undefined
   /** Entries another consumer had taken over when this one settled them: their outcome was dropped. */
   skipped = 0
@@ -38,9 +39,9 @@ export class Settler {
     this.#onError = onError
   }
 
-  /** Queues the outcome of entry `id`: XACK + XDEL, and `commands`, atomically. */
-  settle(id: string, commands: SettleCommands = []): void {
-    this.#queue.push({ id, commands })
+  /** Queues the outcome of entry `id`: XACK, its reply frame and `commands`, atomically. */
+  settle(id: string, commands: SettleCommands = NONE, reply?: SettleReply): void {
+    this.#queue.push({ id, reply, commands })
     this.#running ??= new Promise<void>((r) => setImmediate(r)).then(() => this.#drain())
   }
 
@@ -53,7 +54,7 @@ export class Settler {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, CHUNK)
       const args: Array<string | number | Buffer> = [this.#group, this.#consumer]
-      for (const { id, commands } of batch) pushSettle(args, id, commands)
+      for (const { id, reply, commands } of batch) pushSettle(args, id, reply, commands)
       for (let attempt = 0; ; attempt++) {
         try {
           this.skipped += await this.#redis.iocpSettle(this.#stream, ...args)
