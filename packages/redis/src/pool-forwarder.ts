@@ -92,7 +92,20 @@ interface Task extends TaskFrame {
 function taskOf(entry: Entry): Task | Error {
   const frame = entry.fields.get(TASK_FIELD)
   try {
-    return { ...readTaskFrame(frame), entry, frame: frame! }
+    const f = readTaskFrame(frame)
+    // Spelled out: a spread made a dictionary-mode object per task, a tenth of the forwarder's time.
+    return {
+      seq: f.seq,
+      reply: f.reply,
+      name: f.name,
+      idem: f.idem,
+      failures: f.failures,
+      maxAttempts: f.maxAttempts,
+      cancellable: f.cancellable,
+      payload: f.payload,
+      entry,
+      frame: frame!,
+    }
   } catch (error) {
     return error as Error
   }
