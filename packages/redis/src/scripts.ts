@@ -42,9 +42,10 @@ return ids
 `
 
 /**
- * `settle(stream, group, consumer, [id, replyKey, replyFrame, ncommands, [argc, ...args] x ncommands] x n)`:
+ * `settle(stream, group, consumer, lowId, highId, [id, replyKey, replyFrame, ncommands, [argc, ...args] x ncommands] x n)`:
  * for each entry still held by `consumer` (its pending entry, not reclaimed by another consumer
- * since), XACK it, queue its reply frame (if `replyKey` is not '') and run its commands (a
+ * since: one XPENDING of `consumer`'s entries between the batch's lowest and highest id answers
+ * that for the whole batch, instead of a call per entry), XACK it, queue its reply frame (if `replyKey` is not '') and run its commands (a
  * requeue, a dead-letter XADD, an idempotent result...), all in one atomic step: an entry is
  * acknowledged if and only if its outcome was written. An entry that another consumer has taken
  * over is left alone, reply and commands included (that consumer will settle it). The entries are
@@ -57,14 +58,22 @@ return ids
  */
 const SETTLE = `
 local stream, group, me = KEYS[1], ARGV[1], ARGV[2]
-local i, skipped = 3, 0
+local LIMIT = 100000
+local held = {}
+local rows = redis.call('XPENDING', stream, group, ARGV[3], ARGV[4], LIMIT, me)
+for _, row in ipairs(rows) do held[row[1]] = true end
+local complete = #rows < LIMIT
+local i, skipped = 5, 0
 local acks, replies, order = {}, {}, {}
 while i <= #ARGV do
   local id, rkey, frame = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local ncmd = tonumber(ARGV[i + 3])
   i = i + 4
-  local p = redis.call('XPENDING', stream, group, id, id, 1)
-  local mine = p[1] ~= nil and p[1][2] == me
+  local mine = held[id] == true
+  if not mine and not complete then
+    local p = redis.call('XPENDING', stream, group, id, id, 1)
+    mine = p[1] ~= nil and p[1][2] == me
+  end
   if mine then
     acks[#acks + 1] = id
     if rkey ~= '' then

@@ -53,7 +53,13 @@ export class Settler {
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, CHUNK)
-      const args: Array<string | number | Buffer> = [this.#group, this.#consumer]
+      let low = batch[0]!.id
+      let high = low
+      for (const { id } of batch) {
+        if (compareIds(id, low) < 0) low = id
+        else if (compareIds(id, high) > 0) high = id
+      }
+      const args: Array<string | number | Buffer> = [this.#group, this.#consumer, low, high]
       for (const { id, reply, commands } of batch) pushSettle(args, id, reply, commands)
       for (let attempt = 0; ; attempt++) {
         try {
@@ -71,4 +77,12 @@ export class Settler {
     }
     this.#running = undefined
   }
+}
+
+/** Orders two stream ids (`ms-seq`, both decimal integers) as Redis does. */
+export function compareIds(a: string, b: string): number {
+  const da = a.indexOf('-')
+  const db = b.indexOf('-')
+  const ms = Number(a.slice(0, da)) - Number(b.slice(0, db))
+  return ms !== 0 ? ms : Number(a.slice(da + 1)) - Number(b.slice(db + 1))
 }
