@@ -42,19 +42,27 @@ return ids
 `
 
 /**
- * `settle(stream, group, consumer, lowId, highId, [id, replyKey, replyFrame, ncommands, [argc, ...args] x ncommands] x n)`:
+ * `settle(stream, group, consumer, lowId, highId, entries, nkeys, ...replyKeys, ...commandArgs)`:
  * for each entry still held by `consumer` (its pending entry, not reclaimed by another consumer
  * since: one XPENDING of `consumer`'s entries between the batch's lowest and highest id answers
- * that for the whole batch, instead of a call per entry), XACK it, queue its reply frame (if `replyKey` is not '') and run its commands (a
- * requeue, a dead-letter XADD, an idempotent result...), all in one atomic step: an entry is
- * acknowledged if and only if its outcome was written. An entry that another consumer has taken
- * over is left alone, reply and commands included (that consumer will settle it). The entries are
- * acknowledged by one XACK, and the reply frames of each reply stream go out as one entry (field
- * `b`, the frames back to back; NOMKSTREAM: a client that is gone gets nothing), so a batch costs
- * the server a few commands, not several per task. Then trims the stream below its oldest entry
- * still needed (the oldest pending one, else the group's last delivered one): everything older
- * was delivered and acknowledged. (XDEL per entry would cost several times more than the whole
- * rest of a task's work on the server.) Returns how many entries were left alone.
+ * that for the whole batch, instead of a call per entry), XACK it, queue its reply frame and run
+ * its commands (a requeue, a dead-letter XADD, an idempotent result...), all in one atomic step:
+ * an entry is acknowledged if and only if its outcome was written. An entry that another consumer
+ * has taken over is left alone, reply and commands included (that consumer will settle it).
+ *
+ * `entries` is one binary argument (built by {@link settleArgs}), per entry, little-endian:
+ * `u16` id length, the id; `u16` reply key (1-based index into `replyKeys`, 0 = no reply);
+ * `u32` reply frame length, the frame; `u16` how many commands it has. Its commands follow in
+ * `commandArgs`, in entry order, each as `argc, ...args`. (One argument for the whole batch
+ * instead of four or more per entry: building, sending and parsing those was most of a settle's
+ * cost on both sides.)
+ *
+ * The entries are acknowledged by one XACK, and the reply frames of each reply stream go out as
+ * one entry (field `b`, the frames back to back; NOMKSTREAM: a client that is gone gets nothing),
+ * so a batch costs the server a few commands, not several per task. Then trims the stream below
+ * its oldest entry still needed (the oldest pending one, else the group's last delivered one):
+ * everything older was delivered and acknowledged. (XDEL per entry would cost several times more
+ * than the whole rest of a task's work on the server.) Returns how many entries were left alone.
  */
 const SETTLE = `
 local stream, group, me = KEYS[1], ARGV[1], ARGV[2]
@@ -63,12 +71,14 @@ local held = {}
 local rows = redis.call('XPENDING', stream, group, ARGV[3], ARGV[4], LIMIT, me)
 for _, row in ipairs(rows) do held[row[1]] = true end
 local complete = #rows < LIMIT
-local i, skipped = 5, 0
+local blob = ARGV[5]
+local nkeys = tonumber(ARGV[6])
+local ci = 7 + nkeys
+local pos, skipped = 1, 0
 local acks, replies, order = {}, {}, {}
-while i <= #ARGV do
-  local id, rkey, frame = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local ncmd = tonumber(ARGV[i + 3])
-  i = i + 4
+while pos <= #blob do
+  local id, k, frame, ncmd
+  id, k, frame, ncmd, pos = struct.unpack('<Hc0HI4c0H', blob, pos)
   local mine = held[id] == true
   if not mine and not complete then
     local p = redis.call('XPENDING', stream, group, id, id, 1)
@@ -76,12 +86,12 @@ while i <= #ARGV do
   end
   if mine then
     acks[#acks + 1] = id
-    if rkey ~= '' then
-      local list = replies[rkey]
+    if k > 0 then
+      local list = replies[k]
       if not list then
         list = {}
-        replies[rkey] = list
-        order[#order + 1] = rkey
+        replies[k] = list
+        order[#order + 1] = k
       end
       list[#list + 1] = frame
     end
@@ -89,17 +99,17 @@ while i <= #ARGV do
     skipped = skipped + 1
   end
   for c = 1, ncmd do
-    local argc = tonumber(ARGV[i])
-    i = i + 1
-    if mine then redis.call(unpack(ARGV, i, i + argc - 1)) end
-    i = i + argc
+    local argc = tonumber(ARGV[ci])
+    ci = ci + 1
+    if mine then redis.call(unpack(ARGV, ci, ci + argc - 1)) end
+    ci = ci + argc
   end
 end
 for a = 1, #acks, 1000 do
   redis.call('XACK', stream, group, unpack(acks, a, math.min(a + 999, #acks)))
 end
-for _, rkey in ipairs(order) do
-  redis.call('XADD', rkey, 'NOMKSTREAM', '*', 'b', table.concat(replies[rkey]))
+for _, k in ipairs(order) do
+  redis.call('XADD', ARGV[6 + k], 'NOMKSTREAM', '*', 'b', table.concat(replies[k]))
 end
 local summary = redis.call('XPENDING', stream, group)
 local keep = summary[2]
@@ -176,13 +186,65 @@ export type SettleCommands = ReadonlyArray<ReadonlyArray<string | number | Buffe
 
 /** A reply frame for one client's reply stream (see frame.ts). */
 export interface SettleReply {
-  readonly key: Buffer | string
+  readonly key: Buffer
   readonly frame: Buffer
 }
 
-/** Appends one entry (`id`, its reply and its commands) to a settle argument list. */
-export function pushSettle(args: Array<string | number | Buffer>, id: string, reply: SettleReply | undefined, commands: SettleCommands): void {
-  if (reply) args.push(id, reply.key, reply.frame, commands.length)
-  else args.push(id, '', '', commands.length)
-  for (const cmd of commands) args.push(cmd.length, ...cmd)
+/** One entry of a settle batch: its id, its reply (if any) and its commands. */
+export interface SettleEntry {
+  readonly id: string
+  readonly reply: SettleReply | undefined
+  readonly commands: SettleCommands
+}
+
+/**
+ * The arguments of a settle call (after the stream) for `batch`, in the layout the script reads.
+ * Every id must be a stream id (`ms-seq`).
+ */
+export function settleArgs(group: string, consumer: string, batch: readonly SettleEntry[]): Array<string | number | Buffer> {
+  let low = batch[0]!.id
+  let high = low
+  const keys: Buffer[] = []
+  const keyIndex = new Map<string, number>()
+  const index: number[] = []
+  let size = 0
+  const commandArgs: Array<string | number | Buffer> = []
+  for (const { id, reply, commands } of batch) {
+    if (compareIds(id, low) < 0) low = id
+    else if (compareIds(id, high) > 0) high = id
+    let k = 0
+    if (reply) {
+      const name = reply.key.toString('latin1')
+      k = keyIndex.get(name) ?? 0
+      if (k === 0) {
+        keys.push(reply.key)
+        k = keys.length
+        keyIndex.set(name, k)
+      }
+    }
+    index.push(k)
+    size += 10 + id.length + (reply?.frame.length ?? 0)
+    for (const cmd of commands) commandArgs.push(cmd.length, ...cmd)
+  }
+  const blob = Buffer.allocUnsafe(size)
+  let at = 0
+  batch.forEach(({ id, reply, commands }, e) => {
+    at = blob.writeUInt16LE(id.length, at)
+    at += blob.write(id, at, 'latin1')
+    at = blob.writeUInt16LE(index[e]!, at)
+    const frame = reply?.frame
+    at = blob.writeUInt32LE(frame?.length ?? 0, at)
+    if (frame) at += frame.copy(blob, at)
+    at = blob.writeUInt16LE(commands.length, at)
+  })
+  return [group, consumer, low, high, blob, keys.length, ...keys, ...commandArgs]
+}
+
+/** Orders two stream ids (`ms-seq`, both decimal integers) as Redis does. */
+export function compareIds(a: string, b: string): number {
+  if (a.length === b.length && a === b) return 0
+  const da = a.indexOf('-')
+  const db = b.indexOf('-')
+  const ms = Number(a.slice(0, da)) - Number(b.slice(0, db))
+  return ms !== 0 ? ms : Number(a.slice(da + 1)) - Number(b.slice(db + 1))
 }

@@ -4,8 +4,8 @@
  * outcome is kept, and retried, until Redis took it: it is never dropped, so an entry is
  * acknowledged exactly when its outcome (reply, requeue, dead letter) is written.
  */
-import type { SettleCommands, SettleReply, ScriptedRedis } from './scripts.js'
-import { pushSettle } from './scripts.js'
+import type { SettleCommands, SettleEntry, SettleReply, ScriptedRedis } from './scripts.js'
+import { settleArgs } from './scripts.js'
 
 const CHUNK = 512
 const NONE: SettleCommands = []
@@ -18,7 +18,7 @@ export class Settler {
   readonly #consumer: string
   readonly #released: (ids: string[]) => void
   readonly #onError: (error: unknown) => void
-  #queue: Array<{ id: string; reply: SettleReply | undefined; commands: SettleCommands }> = []
+  #queue: SettleEntry[] = []
   #running: Promise<void> | undefined
   /** Entries another consumer had taken over when this one settled them: their outcome was dropped. */
   skipped = 0
@@ -53,14 +53,7 @@ export class Settler {
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, CHUNK)
-      let low = batch[0]!.id
-      let high = low
-      for (const { id } of batch) {
-        if (compareIds(id, low) < 0) low = id
-        else if (compareIds(id, high) > 0) high = id
-      }
-      const args: Array<string | number | Buffer> = [this.#group, this.#consumer, low, high]
-      for (const { id, reply, commands } of batch) pushSettle(args, id, reply, commands)
+      const args = settleArgs(this.#group, this.#consumer, batch)
       for (let attempt = 0; ; attempt++) {
         try {
           this.skipped += await this.#redis.iocpSettle(this.#stream, ...args)
@@ -79,10 +72,3 @@ export class Settler {
   }
 }
 
-/** Orders two stream ids (`ms-seq`, both decimal integers) as Redis does. */
-export function compareIds(a: string, b: string): number {
-  const da = a.indexOf('-')
-  const db = b.indexOf('-')
-  const ms = Number(a.slice(0, da)) - Number(b.slice(0, db))
-  return ms !== 0 ? ms : Number(a.slice(da + 1)) - Number(b.slice(db + 1))
-}
