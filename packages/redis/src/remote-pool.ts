@@ -17,7 +17,7 @@ import { connect, disconnect, type RedisTarget } from './connection.js'
 import { DeadLetterError, RemoteClosedError, intOption, invalidType, stringOption } from './errors.js'
 import { REPLY_FIELD, ReplyCode, TASK_FIELD, readReplyFrames, taskFrame, type Reply } from './frame.js'
 import { keysOf, type Keys } from './keys.js'
-import { withScripts, type ScriptedRedis } from './scripts.js'
+import { postFramesArgs, withScripts, type ScriptedRedis } from './scripts.js'
 import { settledWithin } from './wait.js'
 
 /** Options of {@link RemotePool.connect}. */
@@ -326,17 +326,15 @@ export class RemotePool<Payload = unknown, Result = unknown> {
   }
 
   async #post(batch: Outgoing[]): Promise<void> {
-    const args: Array<string | number | Buffer> = [this.#keys.group, this.#maxQueue, 2]
-    for (const o of batch) args.push(TASK_FIELD, o.frame)
-    let ids: string[]
+    let added: number
     try {
-      ids = await this.#cmd.iocpPost(this.#keys.stream, ...args)
+      added = await this.#cmd.iocpPostFrames(this.#keys.stream, ...postFramesArgs(this.#keys.group, this.#maxQueue, TASK_FIELD, batch.map((o) => o.frame)))
     } catch (error) {
       for (const o of batch) this.#settle(o.seq, false, error)
       return
     }
-    this.#submitted += ids.length
-    for (let i = ids.length; i < batch.length; i++) {
+    this.#submitted += added
+    for (let i = added; i < batch.length; i++) {
       this.#settle(batch[i]!.seq, false, new QueueFullError(`the remote pool's queue is full (maxQueue ${this.#maxQueue})`, this.#maxQueue))
     }
   }

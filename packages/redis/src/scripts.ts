@@ -1,5 +1,5 @@
 /**
- * The two Lua scripts that make a batch atomic on the server. Both are loaded with ioredis'
+ * The Lua scripts that make a batch atomic on the server. All are loaded with ioredis'
  * `defineCommand` (EVALSHA, falling back to EVAL after a restart that emptied the script cache).
  *
  * Keys other than `KEYS[1]` are passed in ARGV: a Redis Cluster would need every key of one
@@ -8,17 +8,14 @@
 import type { Redis } from 'ioredis'
 
 /**
- * `post(stream, group, capacity, fieldsPerEntry, ...fields)`: XADD each entry while the entries
- * not yet acknowledged (the group's lag plus its pending entries; the stream's length before
- * any forwarder made the group) stay within `capacity` (`-1`: no limit). Returns the ids added,
- * in order; the entries past capacity are not added.
+ * Lua: `room(n)`, how many of `n` new entries fit: all of them when `ARGV[2]` (the capacity) is
+ * `-1`; else the capacity less the entries not yet acknowledged (the group `ARGV[1]`'s lag plus
+ * its pending entries; the stream's length before any forwarder made the group).
  */
-const POST = `
-local cap = tonumber(ARGV[2])
-local nf = tonumber(ARGV[3])
-local n = (#ARGV - 3) / nf
-local room = n
-if cap >= 0 then
+const ROOM = `
+local function room(n)
+  local cap = tonumber(ARGV[2])
+  if cap < 0 then return n end
   local used = redis.call('XLEN', KEYS[1])
   if used > 0 then
     local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
@@ -30,16 +27,60 @@ if cap >= 0 then
       end
     end
   end
-  room = cap - used
-  if room > n then room = n end
+  local r = cap - used
+  if r > n then r = n end
+  if r < 0 then r = 0 end
+  return r
 end
+`
+
+/**
+ * `post(stream, group, capacity, fieldsPerEntry, ...fields)`: XADD each entry while the entries
+ * not yet acknowledged stay within `capacity` (`-1`: no limit; see `ROOM`). Returns the ids
+ * added, in order; the entries past capacity are not added.
+ */
+const POST = `${ROOM}
+local nf = tonumber(ARGV[3])
+local n = (#ARGV - 3) / nf
 local ids = {}
-for e = 0, room - 1 do
+for e = 0, room(n) - 1 do
   local base = 4 + e * nf
   ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', unpack(ARGV, base, base + nf - 1))
 end
 return ids
 `
+
+/**
+ * `postFrames(stream, group, capacity, count, field, frames)`: like `post` for entries of one
+ * field: `frames` is one binary argument, `count` frames back to back, each a `u32` length
+ * (little-endian) and its bytes; each becomes an entry `field frame`. Returns how many were
+ * added (the first ones, in order). (One argument for the whole batch: two per entry, and an id
+ * back for each, cost the client more than the rest of posting.)
+ */
+const POST_FRAMES = `${ROOM}
+local field, blob = ARGV[4], ARGV[5]
+local pos = 1
+local added = room(tonumber(ARGV[3]))
+for e = 1, added do
+  local frame
+  frame, pos = struct.unpack('<I4c0', blob, pos)
+  redis.call('XADD', KEYS[1], '*', field, frame)
+end
+return added
+`
+
+/** Arguments of a postFrames call (after the stream): `frames` back to back, each length first. */
+export function postFramesArgs(group: string, capacity: number, field: string, frames: readonly Buffer[]): Array<string | number | Buffer> {
+  let size = 0
+  for (const f of frames) size += 4 + f.length
+  const blob = Buffer.allocUnsafe(size)
+  let at = 0
+  for (const f of frames) {
+    at = blob.writeUInt32LE(f.length, at)
+    at += f.copy(blob, at)
+  }
+  return [group, capacity, frames.length, field, blob]
+}
 
 /**
  * `settle(stream, group, consumer, lowId, highId, entries, nkeys, ...replyKeys, ...commandArgs)`:
@@ -164,6 +205,7 @@ return n
 /** A connection with the scripts defined. */
 export interface ScriptedRedis extends Redis {
   iocpPost(stream: string, ...args: Array<string | number | Buffer>): Promise<string[]>
+  iocpPostFrames(stream: string, ...args: Array<string | number | Buffer>): Promise<number>
   iocpSettle(stream: string, ...args: Array<string | number | Buffer>): Promise<number>
   iocpRenew(stream: string, ...args: Array<string | number>): Promise<number>
   iocpReap(stream: string, group: string, idleMs: number, self: string): Promise<number>
@@ -174,6 +216,7 @@ export function withScripts(client: Redis): ScriptedRedis {
   const c = client as ScriptedRedis
   if (typeof c.iocpPost !== 'function') {
     client.defineCommand('iocpPost', { numberOfKeys: 1, lua: POST })
+    client.defineCommand('iocpPostFrames', { numberOfKeys: 1, lua: POST_FRAMES })
     client.defineCommand('iocpSettle', { numberOfKeys: 1, lua: SETTLE })
     client.defineCommand('iocpRenew', { numberOfKeys: 1, lua: RENEW })
     client.defineCommand('iocpReap', { numberOfKeys: 1, lua: REAP })
