@@ -115,22 +115,25 @@ export function readTaskFrame(b: Buffer | undefined): TaskFrame {
     throw new RangeError(`not a task frame of version ${TASK_VERSION}`)
   }
   let at = TASK_FIXED
-  const field = (): Buffer => {
+  // Each field: its [start, end) in b, checked; views and strings are made only when not empty.
+  const field = (): number => {
     if (at + 4 > b.length) throw new RangeError('a task frame ends inside a field')
-    const n = b.readUInt32LE(at)
-    if (at + 4 + n > b.length) throw new RangeError('a task frame ends inside a field')
-    const v = b.subarray(at + 4, at + 4 + n)
-    at += 4 + n
-    return v
+    const start = at + 4
+    at = start + b.readUInt32LE(at)
+    if (at > b.length) throw new RangeError('a task frame ends inside a field')
+    return start
   }
-  const reply = field()
-  const name = field()
-  const idem = field()
+  const replyAt = field()
+  const reply = b.subarray(replyAt, at)
+  const nameAt = field()
+  const name = at === nameAt ? '' : b.toString('utf8', nameAt, at)
+  const idemAt = field()
+  const idem = at === idemAt ? '' : b.toString('utf8', idemAt, at)
   return {
     seq: b.readDoubleLE(6),
     reply,
-    name: name.length === 0 ? '' : name.toString('utf8'),
-    idem: idem.length === 0 ? '' : idem.toString('utf8'),
+    name,
+    idem,
     failures: b.readUInt16LE(4),
     maxAttempts: b.readUInt16LE(2),
     cancellable: (b[1]! & FLAG_CANCELLABLE) !== 0,

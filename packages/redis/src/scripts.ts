@@ -249,6 +249,8 @@ export function settleArgs(group: string, consumer: string, batch: readonly Sett
   let high = low
   const keys: Buffer[] = []
   const keyIndex = new Map<string, number>()
+  let lastKey: Buffer | undefined
+  let lastK = 0
   const index: number[] = []
   let size = 0
   const commandArgs: Array<string | number | Buffer> = []
@@ -257,12 +259,18 @@ export function settleArgs(group: string, consumer: string, batch: readonly Sett
     else if (compareIds(id, high) > 0) high = id
     let k = 0
     if (reply) {
-      const name = reply.key.toString('latin1')
-      k = keyIndex.get(name) ?? 0
-      if (k === 0) {
-        keys.push(reply.key)
-        k = keys.length
-        keyIndex.set(name, k)
+      // Most batches answer one client or a few: the previous entry's key first.
+      if (lastKey !== undefined && (lastKey === reply.key || lastKey.equals(reply.key))) k = lastK
+      else {
+        const name = reply.key.toString('latin1')
+        k = keyIndex.get(name) ?? 0
+        if (k === 0) {
+          keys.push(reply.key)
+          k = keys.length
+          keyIndex.set(name, k)
+        }
+        lastKey = reply.key
+        lastK = k
       }
     }
     index.push(k)
@@ -285,9 +293,22 @@ export function settleArgs(group: string, consumer: string, batch: readonly Sett
 
 /** Orders two stream ids (`ms-seq`, both decimal integers) as Redis does. */
 export function compareIds(a: string, b: string): number {
-  if (a.length === b.length && a === b) return 0
+  if (a === b) return 0
   const da = a.indexOf('-')
   const db = b.indexOf('-')
-  const ms = Number(a.slice(0, da)) - Number(b.slice(0, db))
-  return ms !== 0 ? ms : Number(a.slice(da + 1)) - Number(b.slice(db + 1))
+  // Decimal integers without leading zeros: the longer is the larger, else the first digit
+  // that differs decides (no slicing or parsing: this runs twice per settled task).
+  if (da !== db) return da - db
+  for (let i = 0; i < da; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i)
+    if (d !== 0) return d
+  }
+  const la = a.length - da
+  const lb = b.length - db
+  if (la !== lb) return la - lb
+  for (let i = da + 1; i < a.length; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i)
+    if (d !== 0) return d
+  }
+  return 0
 }
