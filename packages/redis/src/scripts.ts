@@ -293,9 +293,10 @@ export function settleArgs(group: string, consumer: string, batch: readonly Sett
 
 /** Orders two stream ids (`ms-seq`, both decimal integers) as Redis does. */
 export function compareIds(a: string, b: string): number {
-  if (a === b) return 0
   const da = a.indexOf('-')
   const db = b.indexOf('-')
+  // Same shape (the usual case): the strings order as the ids do.
+  if (da === db && a.length === b.length) return a < b ? -1 : a > b ? 1 : 0
   // Decimal integers without leading zeros: the longer is the larger, else the first digit
   // that differs decides (no slicing or parsing: this runs twice per settled task).
   if (da !== db) return da - db
