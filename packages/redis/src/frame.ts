@@ -4,9 +4,9 @@
  * Why frames and not one stream field per attribute: every field is a bulk string that ioredis
  * encodes, Redis stores, and the reader's RESP decoder turns into a Buffer of its own. With eight
  * fields per task and three per reply, that parsing and allocation was the largest cost of a tiny
- * task on both sides (docs/scale-out.md, "Performance"). A task is now one field of a stream
- * entry, and the replies that one settle call writes to one client are concatenated into one
- * field of one reply entry.
+ * task on both sides (docs/scale-out.md, "How a task travels, and what it costs"). A task is now
+ * one field of a stream entry, and the replies that one settle call writes to one client are
+ * concatenated into one field of one reply entry.
  *
  * Task frame (the value of field `x` of a task entry), little-endian:
  *
