@@ -144,7 +144,7 @@ export function readTaskFrame(b: Buffer | undefined): TaskFrame {
 /** Builds one reply frame. */
 export function replyFrame(seq: number, code: ReplyCode, value: Buffer | undefined, attempts = 0): Buffer {
   const n = value?.length ?? 0
-  const b = Buffer.allocUnsafe(4 + REPLY_HEAD - 4 + n)
+  const b = Buffer.allocUnsafe(REPLY_HEAD + n)
   b.writeUInt32LE(REPLY_HEAD - 4 + n, 0)
   b[4] = code
   b.writeUInt16LE(attempts, 5)
