@@ -1,6 +1,6 @@
 /**
- * How tasks and their outcomes travel in stream entries. Values are `v8.serialize`d (structured
- * clone, as PortPool's payloads). Errors travel as a record and are rebuilt on the caller's side:
+ * How payloads, results and errors are encoded for stream entries. Values are `v8.serialize`d
+ * (structured clone, as PortPool's payloads), except numbers and strings (see `encode`). Errors travel as a record and are rebuilt on the caller's side:
  * built-in classes keep their class, others become an `Error` with their `name`; `message`,
  * `stack` (the remote one), `code` and other own enumerable properties that can be cloned are kept,
  * `cause` recursively.
@@ -8,7 +8,10 @@
 import { deserialize, serialize } from 'node:v8'
 import { RemoteTaskError } from './errors.js'
 
-/** Field names of a task entry. */
+/**
+ * Field names of a task in the dead-letter stream, one field per attribute so that it can be read by
+ * hand (on the hot path a task is one binary frame: frame.ts).
+ */
 export const TaskField = {
   /** The task's sequence number at its client. */
   seq: 't',
@@ -27,20 +30,6 @@ export const TaskField = {
   /** '1' when the caller passed a signal: the forwarder checks for its cancellation. */
   cancellable: 'c',
 } as const
-
-/** Field names of a reply entry. */
-export const ReplyField = {
-  seq: 't',
-  /** {@link ReplyStatus}. */
-  status: 's',
-  /** The result or the error record, serialized. */
-  value: 'v',
-  /** Attempts made, for a dead-lettered task. */
-  attempts: 'd',
-} as const
-
-/** How a task ended. */
-export const ReplyStatus = { ok: 'ok', error: 'err', dead: 'dead', cancelled: 'cancelled' } as const
 
 interface ErrorRecord {
   readonly __iocpError: true
