@@ -1,8 +1,8 @@
 // What travels between a RemotePool and its forwarders, and how an outcome is settled, against a
 // real redis-server: values of every kind come back as they went (numbers and strings take a
-// shorter encoding than v8's), a stream entry that is no task is moved to the dead-letter stream
-// instead of being lost, and an outcome whose task another consumer took over meanwhile is
-// dropped while the rest of the batch settles.
+// shorter encoding than v8's), batches bigger than one call may carry are cut by size, a stream
+// entry that is no task is moved to the dead-letter stream instead of being lost, and an outcome
+// whose task another consumer took over meanwhile is dropped while the rest of the batch settles.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PortPool } from '@iocp/core'
 import { PoolForwarder, RemoteClosedError, RemotePool } from '@iocp/redis'
@@ -39,6 +39,17 @@ describe('values and foreign entries', () => {
     expect(back[1]).toBe(-0)
     expect(back[2]).toBeNaN()
     expect(back[17]).toEqual(new Uint8Array([255, 1]))
+  })
+
+  it('carries batches past the size of one call: 40 payloads of 1 MiB out and back', async () => {
+    // 40 MiB posted in one turn and answered in a few: more than one post call and one settle
+    // call carry (16 MiB each), so both batches are cut by size, and every task comes back whole.
+    const payloads = Array.from({ length: 40 }, (_, i) => Buffer.alloc(1024 * 1024, i))
+    const back = await Promise.all(payloads.map((p) => client.run(p, { name: 'echo' })))
+    back.forEach((b, i) => {
+      expect(b).toBeInstanceOf(Uint8Array)
+      expect(Buffer.compare(Buffer.from(b as Uint8Array), payloads[i]!)).toBe(0)
+    })
   })
 
   it('moves a stream entry that is no task to the dead-letter stream, as it was, and reports it', async () => {

@@ -18,6 +18,7 @@ import { DeadLetterError, RemoteClosedError, intOption, invalidType, stringOptio
 import { REPLY_FIELD, ReplyCode, TASK_FIELD, readReplyFrames, taskFrame, type Reply } from './frame.js'
 import { keysOf, type Keys } from './keys.js'
 import { postFramesArgs, withScripts, type ScriptedRedis } from './scripts.js'
+import { batchLength } from './batch.js'
 import { settledWithin } from './wait.js'
 
 /** Options of {@link RemotePool.connect}. */
@@ -101,6 +102,12 @@ interface Outgoing {
 }
 
 const BATCH = 256
+/**
+ * The most frame bytes in one post call (a batch is cut short past it; a single larger task
+ * goes alone): the batch is one bulk string, and Redis refuses one over `proto-max-bulk-len`
+ * (512 MiB by default).
+ */
+const BATCH_BYTES = 16 * 1024 * 1024
 
 /** The caller's side of a pool that spans machines. See the file comment. */
 export class RemotePool<Payload = unknown, Result = unknown> {
@@ -319,7 +326,7 @@ export class RemotePool<Payload = unknown, Result = unknown> {
       // Every batch of this turn goes out at once: one connection keeps them in order, and
       // their round trips overlap (pipelined) instead of adding up.
       const sent: Array<Promise<void>> = []
-      while (this.#outbox.length > 0) sent.push(this.#post(this.#outbox.splice(0, BATCH)))
+      while (this.#outbox.length > 0) sent.push(this.#post(this.#outbox.splice(0, batchLength(this.#outbox, BATCH, BATCH_BYTES, (o) => o.frame.length))))
       await Promise.all(sent)
     }
     this.#flushing = false

@@ -6,8 +6,11 @@
  */
 import type { SettleCommands, SettleEntry, SettleReply, ScriptedRedis } from './scripts.js'
 import { settleArgs } from './scripts.js'
+import { batchLength } from './batch.js'
 
 const CHUNK = 512
+/** The most reply-frame bytes in one settle call: see remote-pool.ts' BATCH_BYTES. */
+const CHUNK_BYTES = 16 * 1024 * 1024
 const NONE: SettleCommands = []
 
 /** Settles entries of one consumer, in batches. */
@@ -52,7 +55,7 @@ export class Settler {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, CHUNK)
+      const batch = this.#queue.splice(0, batchLength(this.#queue, CHUNK, CHUNK_BYTES, (e) => e.reply?.frame.length ?? 0))
       const args = settleArgs(this.#group, this.#consumer, batch)
       for (let attempt = 0; ; attempt++) {
         try {
