@@ -3,8 +3,8 @@
  * {@link PoolForwarder} on some machine runs it in its local PortPool, and the outcome comes back
  * on this client's own reply stream to the caller's promise.
  *
- * Tasks posted in one turn of the event loop go out in one script call per 256 (pipelined, one
- * round trip), each task one binary frame (frame.ts); replies are read in batches by a blocking
+ * Tasks posted in one turn of the event loop go out in one script call per 256 tasks or 16 MiB
+ * (pipelined, one round trip), each task one binary frame (frame.ts); replies are read in batches by a blocking
  * XREAD on a connection of their own, many frames to an entry.
  * Every `run()` settles exactly once: a second reply for a task (a task run twice, which
  * at-least-once delivery allows) is dropped and counted in `stats().duplicateReplies`.
