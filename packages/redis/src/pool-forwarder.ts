@@ -13,12 +13,13 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { AbortError, type PortPool } from '@iocp/core'
 import type { Redis } from 'ioredis'
-import { ReplyField, ReplyStatus, TaskField, decode, encode, errorRecord } from './codec.js'
+import { TaskField, decode, encode, errorRecord } from './codec.js'
 import { connect, disconnect, type RedisTarget } from './connection.js'
 import { intOption, invalidType, stringOption } from './errors.js'
 import { GroupConsumer, type Entry } from './group-consumer.js'
+import { ReplyCode, TASK_FIELD, readTaskFrame, replyFrame, withFailures, type TaskFrame } from './frame.js'
 import { keysOf, type Keys } from './keys.js'
-import { withScripts, type ScriptedRedis, type SettleCommands } from './scripts.js'
+import { withScripts, type ScriptedRedis, type SettleCommands, type SettleReply } from './scripts.js'
 import { Settler } from './settler.js'
 
 /** Options of {@link PoolForwarder.start}. */
@@ -73,37 +74,40 @@ export interface PoolForwarderStats {
   readonly cancelled: number
   /** Outcomes dropped because another forwarder had taken the task over meanwhile. */
   readonly superseded: number
+  /** Entries that held no task frame this version reads (moved to the dead-letter stream, and reported on `'error'`). */
+  readonly malformed: number
   /** Tasks held now. */
   readonly held: number
 }
 
-interface Task {
+const NONE: SettleCommands = []
+
+interface Task extends TaskFrame {
   readonly entry: Entry
-  readonly seq: string
-  readonly reply: string
-  readonly name: string
-  readonly payload: Buffer | undefined
-  readonly idem: string
-  readonly failures: number
-  readonly maxAttempts: number
-  readonly cancellable: boolean
-  readonly fields: Map<string, Buffer>
+  /** The whole frame (requeued as it is, with a new failure count). */
+  readonly frame: Buffer
 }
 
-function taskOf(entry: Entry): Task {
-  const f = entry.fields
-  const str = (k: string): string => f.get(k)?.toString() ?? ''
-  return {
-    entry,
-    seq: str(TaskField.seq),
-    reply: str(TaskField.reply),
-    name: str(TaskField.name),
-    payload: f.get(TaskField.payload),
-    idem: str(TaskField.idem),
-    failures: Number(str(TaskField.failures)) || 0,
-    maxAttempts: Number(str(TaskField.maxAttempts)) || 1,
-    cancellable: str(TaskField.cancellable) === '1',
-    fields: f,
+/** A task entry's frame, or an error for an entry that holds none (not a RemotePool task). */
+function taskOf(entry: Entry): Task | Error {
+  const frame = entry.fields.get(TASK_FIELD)
+  try {
+    const f = readTaskFrame(frame)
+    // Spelled out: a spread made a dictionary-mode object per task, a tenth of the forwarder's time.
+    return {
+      seq: f.seq,
+      reply: f.reply,
+      name: f.name,
+      idem: f.idem,
+      failures: f.failures,
+      maxAttempts: f.maxAttempts,
+      cancellable: f.cancellable,
+      payload: f.payload,
+      entry,
+      frame: frame!,
+    }
+  } catch (error) {
+    return error as Error
   }
 }
 
@@ -121,10 +125,14 @@ export class PoolForwarder extends EventEmitter {
   /** Running tasks that can be cancelled, by `${reply}|${seq}`. */
   readonly #running = new Map<string, AbortController>()
   #inFlight = 0
+  /** Reports a transient or data error on `'error'`, if anyone listens. */
+  readonly #onError = (error: unknown): void => {
+    if (this.listenerCount('error') > 0) this.emit('error', error)
+  }
   #closed = false
   #closing: Promise<void> | undefined
   #idle: (() => void) | undefined
-  #s = { received: 0, completed: 0, retried: 0, deadLettered: 0, idempotentHits: 0, cancelled: 0 }
+  #s = { received: 0, completed: 0, retried: 0, deadLettered: 0, idempotentHits: 0, cancelled: 0, malformed: 0 }
 
   private constructor(cmd: Redis, blocking: Redis, sub: Redis, o: Required<Omit<PoolForwarderOptions, 'redis' | 'connectTimeoutMs'>>) {
     super()
@@ -135,9 +143,7 @@ export class PoolForwarder extends EventEmitter {
     this.#pool = o.pool
     this.#capacity = o.capacity
     this.#idemTtl = o.idempotencyTtlMs
-    const onError = (error: unknown): void => {
-      if (this.listenerCount('error') > 0) this.emit('error', error)
-    }
+    const onError = this.#onError
     this.#consumer = new GroupConsumer({
       cmd: this.#cmd,
       blocking,
@@ -220,28 +226,46 @@ export class PoolForwarder extends EventEmitter {
     await Promise.all([disconnect(this.#cmd), disconnect(this.#blocking), disconnect(this.#sub)])
   }
 
-  #replyCommands(t: Task, status: string, value: Buffer | undefined, extra: Array<string | Buffer> = []): Array<Array<string | number | Buffer>> {
-    return [
-      // NOMKSTREAM: a client that is gone (its reply stream expired) gets nothing.
-      ['XADD', t.reply, 'NOMKSTREAM', '*', ReplyField.seq, t.seq, ReplyField.status, status, ReplyField.value, value ?? Buffer.alloc(0), ...extra],
-    ]
+  #reply(t: Task, code: ReplyCode, value: Buffer | undefined, attempts = 0): SettleReply {
+    return { key: t.reply, frame: replyFrame(t.seq, code, value, attempts) }
   }
 
-  #deadLetter(t: Task, attempts: number, error: unknown): SettleCommands {
+  #deadLetter(t: Task, attempts: number, error: unknown): [SettleCommands, SettleReply] {
     this.#s.deadLettered++
     const last = error === undefined ? undefined : encode(errorRecord(error))
-    const fields: Array<string | Buffer> = []
-    for (const [k, v] of t.fields) fields.push(k, v)
+    // The dead-letter stream keeps the task readable by hand: one field per attribute.
+    const fields: Array<string | Buffer> = [
+      TaskField.seq, String(t.seq),
+      TaskField.reply, t.reply,
+      TaskField.name, t.name,
+      TaskField.payload, t.payload,
+      TaskField.idem, t.idem,
+      TaskField.failures, String(t.failures),
+      TaskField.maxAttempts, String(t.maxAttempts),
+      TaskField.cancellable, t.cancellable ? '1' : '0',
+    ]
     return [
-      ['XADD', this.#keys.dead, '*', ...fields, 'id', t.entry.id, 'attempts', String(attempts), 'error', last ?? Buffer.alloc(0)],
-      ...this.#replyCommands(t, ReplyStatus.dead, last, [ReplyField.attempts, String(attempts)]),
+      [['XADD', this.#keys.dead, '*', ...fields, 'id', t.entry.id, 'attempts', String(attempts), 'error', last ?? Buffer.alloc(0)]],
+      this.#reply(t, ReplyCode.dead, last, attempts),
     ]
   }
 
   async #deliver(entries: Entry[]): Promise<void> {
-    const tasks = entries.map(taskOf)
-    this.#s.received += tasks.length
-    this.#inFlight += tasks.length
+    this.#s.received += entries.length
+    this.#inFlight += entries.length
+    const tasks: Task[] = []
+    for (const entry of entries) {
+      const t = taskOf(entry)
+      if (t instanceof Error) {
+        // Not a task this version can read: it can never run here. Moved to the dead-letter
+        // stream as it was (nothing is lost), and reported.
+        this.#s.malformed++
+        const fields: Array<string | Buffer> = []
+        for (const [k, v] of entry.fields) fields.push(k, v)
+        this.#settleTask(entry.id, [['XADD', this.#keys.dead, '*', ...fields, 'id', entry.id, 'error', t.message]], undefined)
+        this.#onError(new TypeError(`stream entry ${entry.id} is not a RemotePool task: ${t.message}`))
+      } else tasks.push(t)
+    }
     // One round trip for the cancellation markers and stored results this batch needs.
     const checks = tasks.filter((t) => t.cancellable || t.idem !== '')
     const cancelled = new Set<Task>()
@@ -249,7 +273,8 @@ export class PoolForwarder extends EventEmitter {
     if (checks.length > 0) {
       const pipe = this.#cmd.pipeline()
       for (const t of checks) {
-        pipe.exists(this.#keys.cancel(t.reply.slice(t.reply.lastIndexOf(':') + 1), t.seq))
+        const reply = t.reply.toString()
+        pipe.exists(this.#keys.cancel(reply.slice(reply.lastIndexOf(':') + 1), String(t.seq)))
         pipe.getBuffer(this.#keys.done(t.idem || '\u0000'))
       }
       const res = (await pipe.exec().catch(() => null)) ?? []
@@ -263,13 +288,13 @@ export class PoolForwarder extends EventEmitter {
       const attempts = t.failures + t.entry.deliveries
       if (cancelled.has(t)) {
         this.#s.cancelled++
-        this.#finish(t, this.#replyCommands(t, ReplyStatus.cancelled, undefined))
+        this.#finish(t, NONE, this.#reply(t, ReplyCode.cancelled, undefined))
       } else if (stored.has(t)) {
         this.#s.idempotentHits++
-        this.#finish(t, this.#replyCommands(t, ReplyStatus.ok, stored.get(t)))
+        this.#finish(t, NONE, this.#reply(t, ReplyCode.ok, stored.get(t)))
       } else if (attempts > t.maxAttempts) {
         // Delivered once too often: its earlier consumers died with it.
-        this.#finish(t, this.#deadLetter(t, attempts - 1, undefined))
+        this.#finish(t, ...this.#deadLetter(t, attempts - 1, undefined))
       } else {
         this.#run(t, attempts)
       }
@@ -278,9 +303,10 @@ export class PoolForwarder extends EventEmitter {
 
   #run(t: Task, attempts: number): void {
     let ctl: AbortController | undefined
-    const runKey = `${t.reply}|${t.seq}`
+    let runKey = ''
     if (t.cancellable) {
       ctl = new AbortController()
+      runKey = `${t.reply.toString()}|${t.seq}`
       this.#running.set(runKey, ctl)
     }
     let payload: unknown
@@ -290,9 +316,10 @@ export class PoolForwarder extends EventEmitter {
       this.#failed(t, attempts, error, false)
       return
     }
-    this.#pool.run(payload, { ...(t.name ? { name: t.name } : {}), ...(ctl ? { signal: ctl.signal } : {}) }).then(
+    const options = t.name === '' ? (ctl ? { signal: ctl.signal } : undefined) : ctl ? { name: t.name, signal: ctl.signal } : { name: t.name }
+    this.#pool.run(payload, options).then(
       (result) => {
-        this.#running.delete(runKey)
+        if (ctl) this.#running.delete(runKey)
         let value: Buffer
         try {
           value = encode(result)
@@ -301,12 +328,11 @@ export class PoolForwarder extends EventEmitter {
           return
         }
         this.#s.completed++
-        const cmds = this.#replyCommands(t, ReplyStatus.ok, value)
-        if (t.idem !== '') cmds.push(['SET', this.#keys.done(t.idem), value, 'PX', this.#idemTtl])
-        this.#finish(t, cmds)
+        const cmds: SettleCommands = t.idem === '' ? NONE : [['SET', this.#keys.done(t.idem), value, 'PX', this.#idemTtl]]
+        this.#finish(t, cmds, this.#reply(t, ReplyCode.ok, value))
       },
       (error: unknown) => {
-        this.#running.delete(runKey)
+        if (ctl) this.#running.delete(runKey)
         this.#failed(t, attempts, error, ctl?.signal.aborted === true)
       },
     )
@@ -315,20 +341,22 @@ export class PoolForwarder extends EventEmitter {
   #failed(t: Task, attempts: number, error: unknown, cancelled: boolean): void {
     if (cancelled) {
       this.#s.cancelled++
-      this.#finish(t, this.#replyCommands(t, ReplyStatus.cancelled, undefined))
+      this.#finish(t, NONE, this.#reply(t, ReplyCode.cancelled, undefined))
     } else if (attempts >= t.maxAttempts) {
-      this.#finish(t, this.#deadLetter(t, attempts, error))
+      this.#finish(t, ...this.#deadLetter(t, attempts, error))
     } else {
       // Back in the stream for another attempt (any forwarder), carrying its failure count.
       this.#s.retried++
-      const fields: Array<string | Buffer> = []
-      for (const [k, v] of t.fields) fields.push(k, k === TaskField.failures ? String(attempts) : v)
-      this.#finish(t, [['XADD', this.#keys.stream, '*', ...fields]])
+      this.#finish(t, [['XADD', this.#keys.stream, '*', TASK_FIELD, withFailures(t.frame, attempts)]], undefined)
     }
   }
 
-  #finish(t: Task, commands: SettleCommands): void {
-    this.#settler.settle(t.entry.id, commands)
+  #finish(t: Task, commands: SettleCommands, reply: SettleReply | undefined): void {
+    this.#settleTask(t.entry.id, commands, reply)
+  }
+
+  #settleTask(id: string, commands: SettleCommands, reply: SettleReply | undefined): void {
+    this.#settler.settle(id, commands, reply)
     if (--this.#inFlight === 0 && this.#idle) {
       const idle = this.#idle
       this.#idle = undefined

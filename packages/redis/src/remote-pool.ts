@@ -3,19 +3,22 @@
  * {@link PoolForwarder} on some machine runs it in its local PortPool, and the outcome comes back
  * on this client's own reply stream to the caller's promise.
  *
- * Tasks posted in one turn of the event loop go out in one script call per 256 (pipelined, one
- * round trip); replies are read in batches by a blocking XREAD on a connection of their own.
+ * Tasks posted in one turn of the event loop go out in one script call per 256 tasks or 16 MiB
+ * (pipelined, one round trip), each task one binary frame (frame.ts); replies are read in batches by a blocking
+ * XREAD on a connection of their own, many frames to an entry.
  * Every `run()` settles exactly once: a second reply for a task (a task run twice, which
  * at-least-once delivery allows) is dropped and counted in `stats().duplicateReplies`.
  */
 import { randomUUID } from 'node:crypto'
 import { AbortError, QueueFullError } from '@iocp/core'
 import type { Redis } from 'ioredis'
-import { ReplyField, ReplyStatus, TaskField, decode, encode, fromErrorRecord } from './codec.js'
+import { decode, encode, fromErrorRecord } from './codec.js'
 import { connect, disconnect, type RedisTarget } from './connection.js'
 import { DeadLetterError, RemoteClosedError, intOption, invalidType, stringOption } from './errors.js'
+import { REPLY_FIELD, ReplyCode, TASK_FIELD, readReplyFrames, taskFrame, type Reply } from './frame.js'
 import { keysOf, type Keys } from './keys.js'
-import { withScripts, type ScriptedRedis } from './scripts.js'
+import { postFramesArgs, withScripts, type ScriptedRedis } from './scripts.js'
+import { batchLength } from './batch.js'
 import { settledWithin } from './wait.js'
 
 /** Options of {@link RemotePool.connect}. */
@@ -94,11 +97,17 @@ interface Pending {
 }
 
 interface Outgoing {
-  seq: string
-  fields: Array<string | Buffer>
+  seq: number
+  frame: Buffer
 }
 
 const BATCH = 256
+/**
+ * The most frame bytes in one post call (a batch is cut short past it; a single larger task
+ * goes alone): the batch is one bulk string, and Redis refuses one over `proto-max-bulk-len`
+ * (512 MiB by default).
+ */
+const BATCH_BYTES = 16 * 1024 * 1024
 
 /** The caller's side of a pool that spans machines. See the file comment. */
 export class RemotePool<Payload = unknown, Result = unknown> {
@@ -107,12 +116,13 @@ export class RemotePool<Payload = unknown, Result = unknown> {
   readonly #keys: Keys
   readonly #client = randomUUID()
   readonly #replyKey: string
+  readonly #replyKeyBytes: Buffer
   readonly #maxQueue: number
   readonly #maxAttempts: number
   readonly #replyTtlMs: number
-  readonly #pending = new Map<string, Pending>()
+  readonly #pending = new Map<number, Pending>()
   /** Aborted tasks that were posted: their (late) reply is not a duplicate. */
-  readonly #aborted = new Set<string>()
+  readonly #aborted = new Set<number>()
   #outbox: Outgoing[] = []
   #flushing = false
   #seq = 0
@@ -131,6 +141,7 @@ export class RemotePool<Payload = unknown, Result = unknown> {
     this.#replies = replies
     this.#keys = keys
     this.#replyKey = keys.reply(this.#client)
+    this.#replyKeyBytes = Buffer.from(this.#replyKey)
     this.#maxQueue = options.maxQueue
     this.#maxAttempts = options.maxAttempts
     this.#replyTtlMs = options.replyTtlMs
@@ -210,7 +221,8 @@ export class RemotePool<Payload = unknown, Result = unknown> {
           code: 'ERR_INVALID_ARG_VALUE',
         })
       }
-      const seq = String(++this.#seq)
+      const seq = ++this.#seq
+      const frame = taskFrame({ seq, reply: this.#replyKeyBytes, name, idem, failures: 0, maxAttempts, cancellable: signal !== undefined, payload: body })
       return new Promise<Result>((resolve, reject) => {
         const p: Pending = { resolve: resolve as (v: unknown) => void, reject, signal, onAbort: undefined }
         if (signal) {
@@ -218,19 +230,7 @@ export class RemotePool<Payload = unknown, Result = unknown> {
           signal.addEventListener('abort', p.onAbort, { once: true })
         }
         this.#pending.set(seq, p)
-        this.#outbox.push({
-          seq,
-          fields: [
-            TaskField.seq, seq,
-            TaskField.reply, this.#replyKey,
-            TaskField.name, name,
-            TaskField.payload, body,
-            TaskField.idem, idem,
-            TaskField.failures, '0',
-            TaskField.maxAttempts, String(maxAttempts),
-            TaskField.cancellable, signal ? '1' : '0',
-          ],
-        })
+        this.#outbox.push({ seq, frame })
         if (!this.#flushing) {
           this.#flushing = true
           setImmediate(() => void this.#flush())
@@ -286,7 +286,7 @@ export class RemotePool<Payload = unknown, Result = unknown> {
 
   #stopReading = false
 
-  #settle(seq: string, ok: boolean, value: unknown): boolean {
+  #settle(seq: number, ok: boolean, value: unknown): boolean {
     const p = this.#pending.get(seq)
     if (!p) return false
     this.#pending.delete(seq)
@@ -302,7 +302,7 @@ export class RemotePool<Payload = unknown, Result = unknown> {
     return true
   }
 
-  #abort(seq: string, reason: unknown): void {
+  #abort(seq: number, reason: unknown): void {
     if (!this.#settle(seq, false, new AbortError(reason))) return
     // Still in the outbox: it never leaves.
     const at = this.#outbox.findIndex((o) => o.seq === seq)
@@ -312,7 +312,7 @@ export class RemotePool<Payload = unknown, Result = unknown> {
     }
     // Posted: mark it (a forwarder checks before running) and tell running forwarders.
     this.#aborted.add(seq)
-    const key = this.#keys.cancel(this.#client, seq)
+    const key = this.#keys.cancel(this.#client, String(seq))
     this.#cmd
       .multi()
       .set(key, '1', 'PX', this.#replyTtlMs)
@@ -326,24 +326,22 @@ export class RemotePool<Payload = unknown, Result = unknown> {
       // Every batch of this turn goes out at once: one connection keeps them in order, and
       // their round trips overlap (pipelined) instead of adding up.
       const sent: Array<Promise<void>> = []
-      while (this.#outbox.length > 0) sent.push(this.#post(this.#outbox.splice(0, BATCH)))
+      while (this.#outbox.length > 0) sent.push(this.#post(this.#outbox.splice(0, batchLength(this.#outbox, BATCH, BATCH_BYTES, (o) => o.frame.length))))
       await Promise.all(sent)
     }
     this.#flushing = false
   }
 
   async #post(batch: Outgoing[]): Promise<void> {
-    const args: Array<string | number | Buffer> = [this.#keys.group, this.#maxQueue, batch[0]!.fields.length]
-    for (const o of batch) args.push(...o.fields)
-    let ids: string[]
+    let added: number
     try {
-      ids = await this.#cmd.iocpPost(this.#keys.stream, ...args)
+      added = await this.#cmd.iocpPostFrames(this.#keys.stream, ...postFramesArgs(this.#keys.group, this.#maxQueue, TASK_FIELD, batch.map((o) => o.frame)))
     } catch (error) {
       for (const o of batch) this.#settle(o.seq, false, error)
       return
     }
-    this.#submitted += ids.length
-    for (let i = ids.length; i < batch.length; i++) {
+    this.#submitted += added
+    for (let i = added; i < batch.length; i++) {
       this.#settle(batch[i]!.seq, false, new QueueFullError(`the remote pool's queue is full (maxQueue ${this.#maxQueue})`, this.#maxQueue))
     }
   }
@@ -367,25 +365,28 @@ export class RemotePool<Payload = unknown, Result = unknown> {
       const [[, entries]] = res as [[Buffer, Array<[Buffer, Buffer[]]>]]
       for (const [id, flat] of entries) {
         this.#lastReply = id.toString()
-        this.#reply(flat)
+        this.#entry(flat)
       }
       // Replies read are done with: trim them (everything before the last one read).
       void this.#cmd.xtrim(this.#replyKey, 'MINID', this.#lastReply).catch(() => {})
     }
   }
 
-  #reply(flat: Buffer[]): void {
-    let seq = ''
-    let status = ''
-    let value: Buffer | undefined
-    let attempts = 0
+  /** One reply entry: the frames of one settle call for this client. */
+  #entry(flat: Buffer[]): void {
     for (let i = 0; i + 1 < flat.length; i += 2) {
-      const f = flat[i]!.toString()
-      if (f === ReplyField.seq) seq = flat[i + 1]!.toString()
-      else if (f === ReplyField.status) status = flat[i + 1]!.toString()
-      else if (f === ReplyField.value) value = flat[i + 1]
-      else if (f === ReplyField.attempts) attempts = Number(flat[i + 1]!.toString())
+      if (flat[i]!.length !== 1 || flat[i]!.toString() !== REPLY_FIELD) continue
+      try {
+        readReplyFrames(flat[i + 1]!, this.#onReply)
+      } catch {
+        // A foreign or cut entry: its replies (if any) cannot be read; the runs wait, as for a lost reply.
+      }
     }
+  }
+
+  readonly #onReply = (r: Reply): void => this.#reply(r)
+
+  #reply({ seq, code, attempts, value }: Reply): void {
     if (!this.#pending.has(seq)) {
       if (!this.#aborted.delete(seq)) this.#duplicates++
       return
@@ -397,8 +398,9 @@ export class RemotePool<Payload = unknown, Result = unknown> {
       this.#settle(seq, false, error)
       return
     }
-    if (status === ReplyStatus.ok) this.#settle(seq, true, decoded)
-    else if (status === ReplyStatus.error) this.#settle(seq, false, fromErrorRecord(decoded))
+    if (code === ReplyCode.ok) this.#settle(seq, true, decoded)
+    else if (code === ReplyCode.error) this.#settle(seq, false, fromErrorRecord(decoded))
+    else if (code === ReplyCode.cancelled) this.#settle(seq, false, new AbortError('cancelled'))
     else {
       const last = decoded === undefined ? undefined : fromErrorRecord(decoded)
       this.#settle(

@@ -4,10 +4,14 @@
  * outcome is kept, and retried, until Redis took it: it is never dropped, so an entry is
  * acknowledged exactly when its outcome (reply, requeue, dead letter) is written.
  */
-import type { SettleCommands, ScriptedRedis } from './scripts.js'
-import { pushSettle } from './scripts.js'
+import type { SettleCommands, SettleEntry, SettleReply, ScriptedRedis } from './scripts.js'
+import { settleArgs } from './scripts.js'
+import { batchLength } from './batch.js'
 
 const CHUNK = 512
+/** The most reply-frame bytes in one settle call: see remote-pool.ts' BATCH_BYTES. */
+const CHUNK_BYTES = 16 * 1024 * 1024
+const NONE: SettleCommands = []
 
 /** Settles entries of one consumer, in batches. */
 export class Settler {
@@ -17,7 +21,7 @@ export class Settler {
   readonly #consumer: string
   readonly #released: (ids: string[]) => void
   readonly #onError: (error: unknown) => void
-  #queue: Array<{ id: string; commands: SettleCommands }> = []
+  #queue: SettleEntry[] = []
   #running: Promise<void> | undefined
   /** Entries another consumer had taken over when this one settled them: their outcome was dropped. */
   skipped = 0
@@ -38,9 +42,9 @@ export class Settler {
     this.#onError = onError
   }
 
-  /** Queues the outcome of entry `id`: XACK + XDEL, and `commands`, atomically. */
-  settle(id: string, commands: SettleCommands = []): void {
-    this.#queue.push({ id, commands })
+  /** Queues the outcome of entry `id`: XACK, its reply frame and `commands`, atomically. */
+  settle(id: string, commands: SettleCommands = NONE, reply?: SettleReply): void {
+    this.#queue.push({ id, reply, commands })
     this.#running ??= new Promise<void>((r) => setImmediate(r)).then(() => this.#drain())
   }
 
@@ -51,9 +55,8 @@ export class Settler {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, CHUNK)
-      const args: Array<string | number | Buffer> = [this.#group, this.#consumer]
-      for (const { id, commands } of batch) pushSettle(args, id, commands)
+      const batch = this.#queue.splice(0, batchLength(this.#queue, CHUNK, CHUNK_BYTES, (e) => e.reply?.frame.length ?? 0))
+      const args = settleArgs(this.#group, this.#consumer, batch)
       for (let attempt = 0; ; attempt++) {
         try {
           this.skipped += await this.#redis.iocpSettle(this.#stream, ...args)
@@ -71,3 +74,4 @@ export class Settler {
     this.#running = undefined
   }
 }
+
