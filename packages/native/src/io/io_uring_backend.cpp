@@ -7,17 +7,29 @@
 // kernel allows it is decided at run time (makeIoUringBackend returns null with the reason).
 //
 // Shape: one ring per backend. Submitting threads fill SQEs and call io_uring_enter under
-// `submitMutex_`; one reaper thread waits for completions (io_uring_enter GETEVENTS), posts each
-// to its port (Port::post, the engine's own path) and refills the ring from `overflow_`. A
+// `submitMutex_`; one reaper thread waits for completions (io_uring_enter GETEVENTS), posts them
+// to their ports (Port::postMany, the engine's own path) and refills the ring from `overflow_`. A
 // submitting thread also takes the completions already posted when it has submitted (reads of
 // cached pages complete inside io_uring_enter), so they do not wait for the reaper to run. At most
 // `cqLimit_` entries are in the kernel at once, so the completion ring never overflows; the rest
 // wait in `overflow_` (FIFO), where they are cancellable without the kernel.
 //
-// Locking: `submitMutex_` guards the SQ ring and `kernelEntries_`; TrackedBackend::mutex_ guards
-// the op list, `overflow_` and `paused_`; `cqMutex_` guards reading the CQ ring (the reaper, and
-// a submitting thread that takes completions already posted). Order: submitMutex_, then mutex_;
-// cqMutex_ is never held with either.
+// The reaper sleeps on `reaperWake_`, outside the kernel, while nothing is in the kernel or a
+// submitting thread is about to take what its submission completed (`inlineReapers_`); it waits
+// in io_uring_enter only for what is left when that thread is done. A thread waiting in
+// io_uring_enter is woken by every completion the kernel posts, so a reaper waiting there all the
+// time would wake (and contend for the CQ) once per submission even when the submitter had taken
+// everything itself. Every path that leaves entries in the kernel with no inline reaper about
+// wakes it (wakeReaperLocked). IORING_SETUP_COOP_TASKRUN / DEFER_TASKRUN / SINGLE_ISSUER are not
+// used: the ring is shared by every submitting thread (SINGLE_ISSUER refuses that), and the
+// completion of an uncached read runs as task work of the thread that submitted it, which may be
+// parked in a port's get(): only the default signal-style notification interrupts that wait.
+//
+// Locking: `submitMutex_` guards the SQ ring, `kernelEntries_`, `inlineReapers_`,
+// `reaperParked_`; TrackedBackend::mutex_ guards the op list, `overflow_` and `paused_`;
+// `cqMutex_` guards reading the CQ ring (the reaper, and a submitting thread that takes
+// completions already posted). Order: submitMutex_, then mutex_; cqMutex_ is never held with
+// either.
 //
 // Cancellation: an op in `overflow_` completes with ECANCELED at once; an op in the kernel gets an
 // IORING_OP_ASYNC_CANCEL keyed by its user_data (the Op's address). The cancel SQE is submitted
@@ -39,6 +51,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <thread>
@@ -73,7 +86,7 @@ inline void backFromKernel(const void*) {}
 
 constexpr uint64_t kInternal = 0;  // user_data of cancel SQEs: their CQEs are ignored
 constexpr uint64_t kStop = 1;      // user_data of the NOP that ends the reaper
-constexpr size_t kInlineReap = 32; // CQEs a submitting thread takes at most, after its submit
+constexpr size_t kInlineReap = 64; // CQEs a submitting thread takes per pass, after its submit
 
 int sysSetup(unsigned entries, io_uring_params* params) {
   return static_cast<int>(::syscall(__NR_io_uring_setup, entries, params));
@@ -147,7 +160,7 @@ class IoUringBackend final : public TrackedBackend {
         sqe->opcode = IORING_OP_NOP;
         sqe->user_data = kStop;
         ++kernelEntries_;
-        flushLocked();
+        flushLocked();  // wakes the reaper: nobody else submits any more
       }
       reaper_.join();
     }
@@ -168,18 +181,24 @@ class IoUringBackend final : public TrackedBackend {
       std::lock_guard<std::mutex> submitLock(submitMutex_);
       {
         std::lock_guard<std::mutex> lock(mutex_);
+        // Straight into the ring while nothing waits before them (FIFO) and the kernel has room.
+        const bool direct = !paused_ && overflow_.empty();
         for (size_t i = 0; i < count; ++i) {
-          trackLocked(ops[i]);
-          overflow_.push_back(ops[i]);
+          Op* op = ops[i];
+          trackLocked(op);
+          if (direct && kernelEntries_ < cqLimit_ && overflow_.empty()) {
+            op->started = true;
+            prepare(nextSqeLocked(), *op);
+            ++kernelEntries_;
+          } else {
+            overflow_.push_back(op);
+          }
         }
       }
-      startLocked();
+      ++inlineReapers_;  // the reaper stays asleep: we take what this submission completes
+      flushLocked();
     }
-    // A read of cached pages completes inside io_uring_enter: its CQE is already there. Taking
-    // it here, on the submitting thread, posts it without waiting for the reaper to be scheduled
-    // (which on a busy machine can take a while). Only if no one else is reaping right now.
-    io_uring_cqe local[kInlineReap];
-    reapAvailable(local, kInlineReap, false);
+    reapInline();
   }
 
   size_t cancel(const Port* port, int userFd, bool matchOverlapped, uint64_t overlapped) override {
@@ -204,6 +223,27 @@ class IoUringBackend final : public TrackedBackend {
   }
 
  private:
+  // A read of cached pages completes inside io_uring_enter: its CQE is already there when the
+  // submitting thread returns. Taking it here posts it without waiting for the reaper to be
+  // scheduled (on a busy machine that can take a while), and without waking it. Passes until the
+  // CQ is empty or someone else holds it; then, if entries are left in the kernel and no other
+  // submitter is about to reap, the reaper waits for them. The caller counted itself in
+  // inlineReapers_; no lock is held.
+  void reapInline() {
+    io_uring_cqe local[kInlineReap];
+    while (reapAvailable(local, kInlineReap, false) == kInlineReap) {
+    }
+    std::lock_guard<std::mutex> submitLock(submitMutex_);
+    --inlineReapers_;
+    wakeReaperLocked();
+  }
+
+  // Wakes the reaper when it sleeps outside the kernel while entries are there that no
+  // submitting thread is about to take. submitMutex_ is held.
+  void wakeReaperLocked() {
+    if (reaperParked_ && kernelEntries_ != 0 && inlineReapers_ == 0) reaperWake_.notify_one();
+  }
+
   // Moves ops from overflow_ into the ring while the kernel has room, and submits. submitMutex_
   // is held.
   void startLocked() {
@@ -293,10 +333,14 @@ class IoUringBackend final : public TrackedBackend {
     handedToKernel(&op);
   }
 
-  // Publishes the SQEs written since the last flush and hands them to the kernel. submitMutex_
-  // is held.
+  // Publishes the SQEs written since the last flush and hands them to the kernel, then wakes the
+  // reaper if it must wait for them. submitMutex_ is held.
   void flushLocked() {
-    if (pendingSqes_ == 0) return;
+    if (pendingSqes_ != 0) enterLocked();
+    wakeReaperLocked();
+  }
+
+  void enterLocked() {
     storeRelease(sqTail_, sqTailLocal_);  // the SQEs above are written before the kernel sees the tail
     while (pendingSqes_ != 0) {
       const int submitted = sysEnter(ringFd_, pendingSqes_, 0, 0);
@@ -313,51 +357,72 @@ class IoUringBackend final : public TrackedBackend {
   }
 
   // Takes up to `max` posted CQEs (blocking on cqMutex_ when `wait`, else only if it is free),
-  // completes their ops, gives their ring entries back and refills the ring from overflow_.
-  // Returns whether the reaper's stop NOP was among them. Call it with no lock held.
-  bool reapAvailable(io_uring_cqe* batch, size_t max, bool wait) {
+  // completes their ops (one completeMany), gives their ring entries back and refills the ring
+  // from overflow_. Returns how many CQEs it took; `*stop` (if given) is set when the reaper's
+  // stop NOP was among them. Call it with no lock held.
+  size_t reapAvailable(io_uring_cqe* batch, size_t max, bool wait, bool* stop = nullptr) {
     size_t count = 0;
     {
       std::unique_lock<std::mutex> cqLock(cqMutex_, std::defer_lock);
       if (wait) {
         cqLock.lock();
       } else if (!cqLock.try_lock()) {
-        return false;
+        return 0;
       }
       unsigned head = *cqHead_;
       const unsigned tail = loadAcquire(cqTail_);  // CQEs up to tail are written
       for (; head != tail && count < max; ++head) batch[count++] = cqes_[head & cqMask_];
       storeRelease(cqHead_, head);  // we are done reading those entries
     }
-    if (count == 0) return false;
-    bool stop = false;
+    if (count == 0) return 0;
+    bool stopped = false;
+    Op* ops[kInlineReap];
+    long results[kInlineReap];
+    size_t pending = 0;
     for (size_t i = 0; i < count; ++i) {
       const io_uring_cqe& cqe = batch[i];
       if (cqe.user_data == kStop) {
-        stop = true;
+        stopped = true;
       } else if (cqe.user_data != kInternal) {
         Op* op = reinterpret_cast<Op*>(cqe.user_data);
         backFromKernel(op);
-        complete(op, cqe.res);
+        ops[pending] = op;
+        results[pending] = cqe.res;
+        if (++pending == kInlineReap) {
+          completeMany(ops, results, pending);
+          pending = 0;
+        }
       }
     }
+    completeMany(ops, results, pending);
     std::lock_guard<std::mutex> submitLock(submitMutex_);
     kernelEntries_ -= static_cast<unsigned>(count);
-    if (!stop) startLocked();
-    return stop;
+    if (!stopped) startLocked();
+    if (stop != nullptr) *stop = stopped;
+    return count;
   }
 
   void reap() {
     std::vector<io_uring_cqe> batch(cqLimit_);
     bool stop = false;
     while (!stop) {
+      {
+        // Asleep outside the kernel while there is nothing to wait for there, or a submitting
+        // thread will take it (see the comment at the top).
+        std::unique_lock<std::mutex> submitLock(submitMutex_);
+        while (kernelEntries_ == 0 || inlineReapers_ != 0) {
+          reaperParked_ = true;
+          reaperWake_.wait(submitLock);
+          reaperParked_ = false;
+        }
+      }
       if (sysEnter(ringFd_, 0, 1, IORING_ENTER_GETEVENTS) < 0 && errno != EINTR && errno != EAGAIN &&
           errno != EBUSY) {
         continue;  // nothing to do but wait again
       }
       // The stop NOP is submitted only once nothing else is in flight and nobody submits (the
       // destructor), so no inline reap can take it: it always comes here.
-      stop = reapAvailable(batch.data(), batch.size(), true);
+      reapAvailable(batch.data(), batch.size(), true, &stop);
     }
   }
 
@@ -395,6 +460,10 @@ class IoUringBackend final : public TrackedBackend {
   unsigned sqTailLocal_ = 0;     // our tail, published at flush (guarded by submitMutex_)
   unsigned pendingSqes_ = 0;     // written, not yet taken by the kernel (guarded by submitMutex_)
   unsigned kernelEntries_ = 0;   // SQEs submitted whose CQE is not reaped (guarded by submitMutex_)
+  unsigned inlineReapers_ = 0;   // submitters between their submission and the end of their reap
+                                 // (guarded by submitMutex_)
+  bool reaperParked_ = false;    // the reaper sleeps on reaperWake_ (guarded by submitMutex_)
+  std::condition_variable reaperWake_;
   std::deque<Op*> overflow_;     // tracked, not yet in the ring (guarded by mutex_)
   bool paused_ = false;          // guarded by mutex_
   std::thread reaper_;
