@@ -59,6 +59,7 @@ struct Op {
   Op* next = nullptr;
   bool cancelRequested = false;
   bool started = false;  // handed to the kernel or to a pool thread
+  void* ring = nullptr;  // io_uring: the ring the op was submitted to (where its cancel goes)
 };
 
 struct BackendStats {
