@@ -233,14 +233,13 @@ class IoUringBackend final : public TrackedBackend {
   friend class Ring;
   static constexpr unsigned kMaxRings = 4;
 
-  // The ring of the calling thread: threads are spread over the rings by a process-wide slot
-  // number, so that two threads submitting at once run their reads in parallel (one ring
-  // serializes submissions: the kernel's uring_lock, and reads of cached pages complete inside
-  // io_uring_enter). A ring that cannot be set up leaves its threads on the first one.
+  // The ring of the calling thread, so that two threads submitting at once run their reads in
+  // parallel (one ring serializes submissions: the kernel's uring_lock, and reads of cached pages
+  // complete inside io_uring_enter). A thread takes a slot at its first submission: the slot with
+  // the fewest live threads (process-wide; a thread gives its slot up when it exits). A ring that
+  // cannot be set up leaves its threads on the first one.
   Ring& ringFor() {
-    static std::atomic<unsigned> nextSlot{0};
-    thread_local unsigned slot = nextSlot.fetch_add(1, std::memory_order_relaxed);
-    const unsigned index = slot % ringCount_;
+    const unsigned index = ThreadSlot::mine() % ringCount_;
     Ring* ring = rings_[index].load(std::memory_order_acquire);
     if (ring != nullptr) return *ring;
     std::lock_guard<std::mutex> lock(ringsMutex_);
@@ -257,6 +256,29 @@ class IoUringBackend final : public TrackedBackend {
     }
     return ring != nullptr ? *ring : *rings_[0].load(std::memory_order_relaxed);
   }
+
+  // A thread's slot among kMaxRings, held until the thread exits.
+  struct ThreadSlot {
+    static std::atomic<unsigned> users[kMaxRings];  // live threads per slot
+    int index = -1;
+    static unsigned mine() {
+      thread_local ThreadSlot slot;
+      if (slot.index < 0) {
+        const unsigned cores = std::thread::hardware_concurrency();
+        const unsigned count = cores == 0 ? 1 : cores < kMaxRings ? cores : kMaxRings;
+        unsigned best = 0;
+        for (unsigned i = 1; i < count; ++i) {
+          if (users[i].load(std::memory_order_relaxed) < users[best].load(std::memory_order_relaxed)) best = i;
+        }
+        users[best].fetch_add(1, std::memory_order_relaxed);  // a hint: a race only unbalances
+        slot.index = static_cast<int>(best);
+      }
+      return static_cast<unsigned>(slot.index);
+    }
+    ~ThreadSlot() {
+      if (index >= 0) users[index].fetch_sub(1, std::memory_order_relaxed);
+    }
+  };
 
   template <typename F>
   void forEachRing(F f) {
@@ -287,6 +309,8 @@ class IoUringBackend final : public TrackedBackend {
   bool failed_[kMaxRings] = {};       // guarded by ringsMutex_
   bool paused_ = false;               // guarded by mutex_
 };
+
+std::atomic<unsigned> IoUringBackend::ThreadSlot::users[IoUringBackend::kMaxRings] = {};
 
 Ring::Ring(IoUringBackend& backend, unsigned entries, const char** error) : backend_(backend) {
   io_uring_params params;
