@@ -129,7 +129,8 @@ declare namespace binding {
     ioAssociate(port: NativePort, fd: number, key: number | bigint): number
     /** Cancels the fd's operations, waits for them, ends the association. */
     ioDissociate(port: NativePort, fd: number): number
-    /** kind: 0 read, 1 write, 2 fsync (view undefined). The view is kept alive until completion. */
+    /** kind: 0 read, 1 write, 2 fsync (view undefined). The view is kept alive until completion.
+     *  A status, or -ENOMEM with nothing submitted. */
     ioSubmit(port: NativePort, kind: number, fd: number, view: Uint8Array | undefined, position: number,
              length: number, overlapped: number | bigint): number
     /** meta: IO_META_WORDS doubles per op: [kind (+16 when overlapped is a bigint), fd, position,

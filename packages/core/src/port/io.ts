@@ -207,7 +207,7 @@ export function transfer(
   validatePosition('position', position)
   validateU64('overlapped', overlapped)
   const status = target.binding.ioSubmit(target.native, write ? KIND_WRITE : KIND_READ, fd, bytes, position, count, overlapped)
-  if (status !== OK) throw refusal(target, status, fd)
+  if (status !== OK) throw status < 0 ? IoErrors.submitFailed(fd, -status) : refusal(target, status, fd)
 }
 
 /** {@link CompletionPort.fsync}. */
@@ -215,7 +215,7 @@ export function fsync(target: IoTarget, fd: unknown, overlapped: unknown): void 
   validateFd('fd', fd)
   validateU64('overlapped', overlapped)
   const status = target.binding.ioSubmit(target.native, KIND_FSYNC, fd, undefined, 0, 0, overlapped)
-  if (status !== OK) throw refusal(target, status, fd)
+  if (status !== OK) throw status < 0 ? IoErrors.submitFailed(fd, -status) : refusal(target, status, fd)
 }
 
 /** Doubles per request in the addon's batch layout (io_binding.cpp; checked at the first submit). */
@@ -357,7 +357,7 @@ export function submit(target: IoTarget, requests: unknown): void {
     }
     const status = target.binding.ioSubmitMany(target.native, meta, views, count)
     if (status !== OK) {
-      if (status < 0) throw refusal(target, status, meta[M_FD]!)
+      if (status < 0) throw IoErrors.submitFailed(meta[M_FD]!, -status)
       const index = status >>> 4
       throw refusal(target, status & 0xf, meta[index * META_WORDS + M_FD]!)
     }
