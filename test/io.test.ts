@@ -113,6 +113,58 @@ describe('overlapped reads and writes', () => {
     closeSync(fd)
   })
 
+  it('a batch carries bigint overlapped values, views of every kind and several buffers, each to its own bytes', () => {
+    // The batch path writes each request into a flat layout (a bigint split in two halves, a
+    // view as (buffer, offset)); a Uint8Array over a SharedArrayBuffer takes the quick check,
+    // anything else (a DataView, a Float64Array, a Buffer-free Uint16Array slice) the named one.
+    const { port, fd } = openPort()
+    const shared = new SharedArrayBuffer(4 * 4096)
+    const other = new SharedArrayBuffer(4096)
+    const big = (1n << 64n) - 3n
+    port.submit([
+      { op: 'read', fd, buffer: new Uint8Array(shared, 4096, 100), position: 0, overlapped: big },
+      { op: 'read', fd, buffer: new DataView(shared, 8192, 64), position: 500, overlapped: 2 ** 53 - 1 },
+      { op: 'read', fd, buffer: new Float64Array(other, 8, 8), position: 1000, overlapped: 3n },
+      { op: 'fsync', fd, overlapped: (1n << 63n) + 5n },
+      { op: 'read', fd, buffer: new Uint16Array(shared, 3 * 4096 + 2, 5), position: 2000, overlapped: 5, length: 7 },
+    ])
+    const got = takeAll(port, 5)
+    const byOverlapped = new Map(got.map((p) => [String(p.overlapped), p]))
+    expect([...byOverlapped.keys()].sort()).toEqual([String(big), String(2 ** 53 - 1), '3', String((1n << 63n) + 5n), '5'].sort())
+    expect(typeof byOverlapped.get(String(big))!.overlapped).toBe('bigint')
+    expect(typeof byOverlapped.get(String(2 ** 53 - 1))!.overlapped).toBe('number')
+    expect(got.map((p) => p.code)).toEqual([undefined, undefined, undefined, undefined, undefined])
+    expect(byOverlapped.get(String(big))!.bytes).toBe(100)
+    expect(byOverlapped.get('5')!.bytes).toBe(7)
+    const bytes = new Uint8Array(shared)
+    expect(bytes[4096]).toBe(expectedByte(0))
+    expect(bytes[4096 + 99]).toBe(expectedByte(99))
+    expect(bytes[4096 + 100]).toBe(0) // nothing past the view
+    expect(bytes[8192 + 63]).toBe(expectedByte(500 + 63))
+    expect(new Uint8Array(other)[8]).toBe(expectedByte(1000))
+    expect(new Uint8Array(other)[7]).toBe(0)
+    expect(bytes[3 * 4096 + 2 + 6]).toBe(expectedByte(2006))
+    expect(bytes[3 * 4096 + 2 + 7]).toBe(0) // length 7 of the 10-byte view
+    port.close()
+    closeSync(fd)
+  })
+
+  it('a batch with an unknown request key, or a bad value after good ones, is refused whole and names it', () => {
+    const { port, fd } = openPort()
+    const a = sharedBytes(64)
+    const good = { op: 'read' as const, fd, buffer: a, position: 0, overlapped: 1 }
+    const submittedBefore = port.stats().io.submitted
+    expect(() => port.submit([good, { ...good, overlapped: 2, posiiton: 5 } as never])).toThrow(/requests\[1\]/)
+    expect(() => port.submit([good, good, { ...good, overlapped: -1 }])).toThrow(/requests\[2\]\.overlapped/)
+    expect(() => port.submit([good, { ...good, length: 65 }])).toThrow(/requests\[1\]\.length/)
+    expect(() => port.submit([good, { ...good, overlapped: 1n << 64n }])).toThrow(/requests\[1\]\.overlapped/)
+    expect(() => port.submit([good, { ...good, buffer: new Uint8Array(64) }])).toThrow(/requests\[1\]\.buffer/)
+    expect(port.stats().io.submitted).toBe(submittedBefore)
+    expect(port.get(0)).toBeNull()
+    port.close()
+    closeSync(fd)
+  })
+
   it('a batch may mix files: each request completes with its own file’s key', () => {
     const { port, fd } = openPort()
     const other = openSync(file.path, 'r')

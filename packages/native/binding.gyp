@@ -13,6 +13,7 @@
         "src/binding/native_port.cpp",
         "src/binding/thread_state.cpp",
         "src/binding/io_binding.cpp",
+        "src/io/op_pool.cpp",
         "src/io/tracked.cpp",
         "src/io/thread_pool_backend.cpp",
         "src/io/io_uring_backend.cpp",

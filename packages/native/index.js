@@ -104,7 +104,7 @@ const binding = {
   ioDissociate: (port, fd) => addon.ioDissociate(port.external, fd),
   ioSubmit: (port, kind, fd, view, position, length, overlapped) =>
     addon.ioSubmit(port.external, kind, fd, view, position, length, overlapped),
-  ioSubmitMany: (port, meta, views, overlapped, count) => addon.ioSubmitMany(port.external, meta, views, overlapped, count),
+  ioSubmitMany: (port, meta, views, count) => addon.ioSubmitMany(port.external, meta, views, count),
   ioCancel: (port, fd, overlapped) => addon.ioCancel(port.external, fd, overlapped),
   ioClosePort: (port) => addon.ioClosePort(port.external),
   ioStats: (port, out) => addon.ioStats(port.external, out),
@@ -112,6 +112,7 @@ const binding = {
   ioTestPause: addon.ioTestPause,
   ioPageOffset: addon.ioPageOffset,
   FLAG_IO_ERROR: addon.FLAG_IO_ERROR,
+  IO_META_WORDS: addon.IO_META_WORDS,
   PACKET_WORDS: addon.PACKET_WORDS,
   FLAG_KEY_BIGINT: addon.FLAG_KEY_BIGINT,
   FLAG_OVERLAPPED_BIGINT: addon.FLAG_OVERLAPPED_BIGINT,

@@ -118,6 +118,8 @@ declare namespace binding {
     readonly FLAG_HAS_DATA: 4
     /** flags bit of an I/O completion that failed: `bytes` holds the errno. */
     readonly FLAG_IO_ERROR: 8
+    /** Doubles per op in ioSubmitMany's meta. */
+    readonly IO_META_WORDS: number
 
     // --- overlapped file I/O (src/binding/io_binding.cpp). Status codes: 0 ok, 1 fd not open,
     // 2 not a regular file / block device, 3 already associated, 4 not associated, 5 backend
@@ -127,13 +129,15 @@ declare namespace binding {
     ioAssociate(port: NativePort, fd: number, key: number | bigint): number
     /** Cancels the fd's operations, waits for them, ends the association. */
     ioDissociate(port: NativePort, fd: number): number
-    /** kind: 0 read, 1 write, 2 fsync (view undefined). The view is kept alive until completion. */
+    /** kind: 0 read, 1 write, 2 fsync (view undefined). The view is kept alive until completion.
+     *  A status, or -ENOMEM with nothing submitted. */
     ioSubmit(port: NativePort, kind: number, fd: number, view: Uint8Array | undefined, position: number,
              length: number, overlapped: number | bigint): number
-    /** meta: [kind, fd, position, length] per op. 0, or (index << 4 | status) of the first refused
-     *  op, with nothing submitted. */
-    ioSubmitMany(port: NativePort, meta: Float64Array, views: Array<Uint8Array | undefined>,
-                 overlapped: Array<number | bigint>, count: number): number
+    /** meta: IO_META_WORDS doubles per op: [kind (+16 when overlapped is a bigint), fd, position,
+     *  length, view index, byte offset in that view's SharedArrayBuffer, overlapped (a bigint's
+     *  low 32 bits), a bigint's high 32 bits]; views: one view per distinct SharedArrayBuffer.
+     *  0, or (index << 4 | status) of the first refused op, or -ENOMEM; nothing submitted unless 0. */
+    ioSubmitMany(port: NativePort, meta: Float64Array, views: ArrayBufferView[], count: number): number
     /** How many operations were asked to cancel, or -status. */
     ioCancel(port: NativePort, fd: number, overlapped: number | bigint | undefined): number
     /** Cancels and waits for the port's operations and ends its associations. */

@@ -204,6 +204,63 @@ TEST(io_cancel_completes_pending_ops_with_ecanceled) {
   }
 }
 
+// io_uring only: a read that does not complete inside io_uring_enter (an empty pipe: the backend
+// accepts any descriptor; the service admits only files) is taken by the reaper, which sleeps
+// outside the kernel until the submitting thread has reaped what its submission completed. Each
+// of two threads submits on its own pipe (threads are spread over the rings, up to one per
+// core); one pipe is then written to, and its read completes with those bytes through the
+// reaper; the other is cancelled from a third thread (the main one), whose cancel must reach the
+// ring the read was submitted to; the rest of the ops complete normally.
+TEST(io_uring_reaper_and_cancel_reach_every_ring) {
+  const char* why = nullptr;
+  std::unique_ptr<Backend> backend = makeIoUringBackend(64, &why);
+  if (!backend) {
+    std::printf("  (io_uring skipped: %s)\n", why);
+    return;
+  }
+  auto port = cctest::makePort(1);
+  Consumer self(1);
+  std::atomic<int> released{0};
+  int pipes[2][2];
+  CHECK(::pipe(pipes[0]) == 0 && ::pipe(pipes[1]) == 0);
+  unsigned char buffers[2][8] = {};
+  // The submitters stay alive until the end: the kernel cancels what a thread still has pending
+  // in io_uring when it exits (the binding drains a thread's ops before it goes, see teardown).
+  std::atomic<int> submitted{0};
+  std::atomic<bool> finish{false};
+  std::thread submitters[2];
+  for (int t = 0; t < 2; ++t) {
+    submitters[t] = std::thread([&, t] {
+      Op* op = readOp(port, pipes[t][0], buffers[t], sizeof buffers[t], 0, 100 + t, &released);
+      op->offset = static_cast<uint64_t>(-1);  // a pipe has no position: read at the current one
+      backend->submit(&op, 1);
+      submitted.fetch_add(1, std::memory_order_release);
+      while (!finish.load(std::memory_order_acquire)) std::this_thread::yield();
+    });
+  }
+  while (submitted.load(std::memory_order_acquire) != 2) std::this_thread::yield();
+  CHECK(backend->stats().inFlight == 2);  // neither completed inside its submission
+  // Step 1: bytes arrive on pipe 0; only the reaper can see its read complete.
+  CHECK(::write(pipes[0][1], "complete", 8) == 8);
+  std::vector<Packet> first = take(*port, 1, self);
+  CHECK(first.size() == 1 && first[0].overlapped == 100 && first[0].bytes == 8 && (first[0].flags & kFlagIoError) == 0);
+  CHECK(std::memcmp(buffers[0], "complete", 8) == 0);
+  // Step 2: the read on pipe 1 never completes by itself: cancel it from this thread.
+  CHECK(backend->cancel(port.get(), pipes[1][0], false, 0) == 1);
+  std::vector<Packet> second = take(*port, 1, self);
+  CHECK(second.size() == 1 && second[0].overlapped == 101);
+  CHECK((second[0].flags & kFlagIoError) != 0 && second[0].bytes == ECANCELED);
+  settle(*backend);
+  CHECK(released.load() == 2);
+  CHECK(backend->stats().inFlight == 0);
+  finish.store(true, std::memory_order_release);
+  for (std::thread& t : submitters) t.join();
+  for (auto& p : pipes) {
+    ::close(p[0]);
+    ::close(p[1]);
+  }
+}
+
 // Errors come back as packets: a read on a write-only descriptor fails with EBADF, and the
 // packet carries the errno with kFlagIoError.
 TEST(io_failed_operation_is_an_error_packet) {

@@ -78,4 +78,7 @@ export const IoErrors = {
     ),
   system: (fd: number, errno: number): Error =>
     Object.assign(new Error(`associating fd ${fd} failed: ${errnoCode(errno)}`), { code: errnoCode(errno), errno }),
+  /** The addon could not allocate what a submission needs (`ENOMEM`); nothing was queued. */
+  submitFailed: (fd: number, errno: number): Error =>
+    Object.assign(new Error(`submitting I/O on fd ${fd} failed: ${errnoCode(errno)}; nothing was queued`), { code: errnoCode(errno), errno }),
 } as const

@@ -207,7 +207,7 @@ export function transfer(
   validatePosition('position', position)
   validateU64('overlapped', overlapped)
   const status = target.binding.ioSubmit(target.native, write ? KIND_WRITE : KIND_READ, fd, bytes, position, count, overlapped)
-  if (status !== OK) throw refusal(target, status, fd)
+  if (status !== OK) throw status < 0 ? IoErrors.submitFailed(fd, -status) : refusal(target, status, fd)
 }
 
 /** {@link CompletionPort.fsync}. */
@@ -215,47 +215,156 @@ export function fsync(target: IoTarget, fd: unknown, overlapped: unknown): void 
   validateFd('fd', fd)
   validateU64('overlapped', overlapped)
   const status = target.binding.ioSubmit(target.native, KIND_FSYNC, fd, undefined, 0, 0, overlapped)
-  if (status !== OK) throw refusal(target, status, fd)
+  if (status !== OK) throw status < 0 ? IoErrors.submitFailed(fd, -status) : refusal(target, status, fd)
 }
 
-/** Per-thread scratch for {@link submit}: 4 doubles per request (kind, fd, position, length). */
-let meta = new Float64Array(4 * 64)
+/** Doubles per request in the addon's batch layout (io_binding.cpp; checked at the first submit). */
+const META_WORDS = 8
+const M_KIND = 0
+const M_FD = 1
+const M_POSITION = 2
+const M_LENGTH = 3
+const M_VIEW = 4
+const M_OFFSET = 5
+const M_OVERLAPPED = 6
+const M_OVERLAPPED_HI = 7
+/** Added to the kind when the overlapped value is a bigint (split into two 32-bit halves). */
+const KIND_BIGINT = 16
+const MAX_U64 = 0xffff_ffff_ffff_ffffn
 
-/** {@link CompletionPort.submit}: validates every request, then submits them all in one call. */
+/** Per-thread scratch for {@link submit}: {@link META_WORDS} doubles per request. */
+let meta = new Float64Array(META_WORDS * 64)
+/** The distinct buffers of the batch being built, and one view over each (what the addon gets). */
+const backings: SharedArrayBuffer[] = []
+const views: ArrayBufferView[] = []
+let layoutChecked = false
+
+/** The index in {@link views} of a view over `backing` (added if the batch has none yet). */
+function viewIndex(backing: SharedArrayBuffer, view: ArrayBufferView): number {
+  // Batches usually read into one buffer: look at the last few only (a repeat is harmless).
+  const n = backings.length
+  for (let v = n - 1; v >= 0 && v >= n - 8; v--) if (backings[v] === backing) return v
+  backings.push(backing)
+  views.push(view)
+  return n
+}
+
+/**
+ * Writes request `i` into the scratch if it is valid, without building any message: the common
+ * case. Returns false for anything unusual (an unknown key, a non-Uint8Array view, a value out of
+ * range, ...): {@link slowRequest} then validates it with messages that name the argument.
+ */
+function fastRequest(request: unknown, i: number): boolean {
+  if (typeof request !== 'object' || request === null) return false
+  for (const key in request) {
+    switch (key) {
+      case 'op': case 'fd': case 'overlapped': case 'buffer': case 'position': case 'length': break
+      default: return false
+    }
+  }
+  const r = request as Record<string, unknown>
+  const fd = r['fd']
+  if (typeof fd !== 'number' || !((fd | 0) === fd && fd >= 0)) return false
+  const at = i * META_WORDS
+  const overlapped = r['overlapped']
+  let kindBits = 0
+  if (typeof overlapped === 'number') {
+    if (!(Number.isSafeInteger(overlapped) && overlapped >= 0)) return false
+    meta[at + M_OVERLAPPED] = overlapped
+  } else if (typeof overlapped === 'bigint') {
+    if (overlapped < 0n || overlapped > MAX_U64) return false
+    kindBits = KIND_BIGINT
+    meta[at + M_OVERLAPPED] = Number(overlapped & 0xffff_ffffn)
+    meta[at + M_OVERLAPPED_HI] = Number(overlapped >> 32n)
+  } else {
+    return false
+  }
+  meta[at + M_FD] = fd
+  const op = r['op']
+  if (op === 'fsync') {
+    if (r['buffer'] !== undefined || r['position'] !== undefined || r['length'] !== undefined) return false
+    meta[at + M_KIND] = KIND_FSYNC + kindBits
+    return true
+  }
+  if (op !== 'read' && op !== 'write') return false
+  const buffer = r['buffer']
+  if (!(buffer instanceof Uint8Array)) return false
+  const backing = buffer.buffer
+  if (!(backing instanceof SharedArrayBuffer) || (backing as { growable?: boolean }).growable === true) return false
+  const position = r['position']
+  if (!(Number.isSafeInteger(position) && (position as number) >= 0)) return false
+  const length = r['length'] === undefined ? buffer.byteLength : r['length']
+  if (typeof length !== 'number' || !((length >>> 0) === length && length <= MAX_LENGTH && length <= buffer.byteLength)) return false
+  meta[at + M_KIND] = (op === 'read' ? KIND_READ : KIND_WRITE) + kindBits
+  meta[at + M_POSITION] = position as number
+  meta[at + M_LENGTH] = length
+  meta[at + M_VIEW] = viewIndex(backing, buffer)
+  meta[at + M_OFFSET] = buffer.byteOffset
+  return true
+}
+
+/** Validates request `i` with messages that name it (`requests[3].position ...`), then writes it. */
+function slowRequest(request: unknown, i: number): void {
+  const name = `requests[${i}]`
+  const r = validateOptions<Record<string, unknown>>(name, request, 'submit()', ['op', 'fd', 'overlapped', 'buffer', 'position', 'length'])
+  const { op, fd, overlapped } = r
+  validateFd(`${name}.fd`, fd)
+  validateU64(`${name}.overlapped`, overlapped)
+  const at = i * META_WORDS
+  let kindBits = 0
+  if (typeof overlapped === 'bigint') {
+    kindBits = KIND_BIGINT
+    meta[at + M_OVERLAPPED] = Number(overlapped & 0xffff_ffffn)
+    meta[at + M_OVERLAPPED_HI] = Number(overlapped >> 32n)
+  } else {
+    meta[at + M_OVERLAPPED] = overlapped
+  }
+  meta[at + M_FD] = fd
+  if (op === 'fsync') {
+    meta[at + M_KIND] = KIND_FSYNC + kindBits
+    return
+  }
+  if (op !== 'read' && op !== 'write') throw Errors.invalidValue(`${name}.op`, "'read', 'write' or 'fsync'", op)
+  const bytes = bytesOf(`${name}.buffer`, r['buffer'])
+  const length = lengthOf(`${name}.length`, r['length'], bytes, `${name}.buffer`)
+  validatePosition(`${name}.position`, r['position'])
+  meta[at + M_KIND] = (op === 'read' ? KIND_READ : KIND_WRITE) + kindBits
+  meta[at + M_POSITION] = r['position']
+  meta[at + M_LENGTH] = length
+  meta[at + M_VIEW] = viewIndex(bytes.buffer as SharedArrayBuffer, bytes)
+  meta[at + M_OFFSET] = bytes.byteOffset
+}
+
+/**
+ * {@link CompletionPort.submit}: validates every request (without building a message unless one
+ * is bad), then submits them all in one native call that makes no Node-API call per request.
+ */
 export function submit(target: IoTarget, requests: unknown): void {
   if (!Array.isArray(requests)) throw Errors.invalidType('requests', 'an array of I/O requests', requests)
   const count = requests.length
-  if (meta.length < count * 4) meta = new Float64Array(count * 8)
-  const views: Array<Uint8Array | undefined> = new Array(count)
-  const overlappeds: Array<number | bigint> = new Array(count)
-  for (let i = 0; i < count; i++) {
-    const name = `requests[${i}]`
-    const request = validateOptions<Record<string, unknown>>(name, requests[i] as unknown, 'submit()', ['op', 'fd', 'overlapped', 'buffer', 'position', 'length'])
-    const { op, fd, overlapped } = request
-    validateFd(`${name}.fd`, fd)
-    validateU64(`${name}.overlapped`, overlapped)
-    overlappeds[i] = overlapped
-    meta[i * 4 + 1] = fd
-    if (op === 'fsync') {
-      meta[i * 4] = KIND_FSYNC
-      meta[i * 4 + 2] = 0
-      meta[i * 4 + 3] = 0
-      continue
-    }
-    if (op !== 'read' && op !== 'write') throw Errors.invalidValue(`${name}.op`, "'read', 'write' or 'fsync'", op)
-    const bytes = bytesOf(`${name}.buffer`, request['buffer'])
-    const length = lengthOf(`${name}.length`, request['length'], bytes, `${name}.buffer`)
-    validatePosition(`${name}.position`, request['position'])
-    meta[i * 4] = op === 'read' ? KIND_READ : KIND_WRITE
-    meta[i * 4 + 2] = request['position']
-    meta[i * 4 + 3] = length
-    views[i] = bytes
-  }
   if (count === 0) return
-  const status = target.binding.ioSubmitMany(target.native, meta, views, overlappeds, count)
-  if (status !== OK) {
-    const index = status >>> 4
-    throw refusal(target, status & 0xf, meta[index * 4 + 1]!)
+  if (!layoutChecked) {
+    if (target.binding.IO_META_WORDS !== META_WORDS) {
+      throw new Error('@iocp/native does not match this version of @iocp/core (I/O batch layout differs)')
+    }
+    layoutChecked = true
+  }
+  if (meta.length < count * META_WORDS) meta = new Float64Array(count * META_WORDS * 2)
+  try {
+    for (let i = 0; i < count; i++) {
+      const request: unknown = requests[i]
+      if (!fastRequest(request, i)) slowRequest(request, i)
+    }
+    const status = target.binding.ioSubmitMany(target.native, meta, views, count)
+    if (status !== OK) {
+      if (status < 0) throw IoErrors.submitFailed(meta[M_FD]!, -status)
+      const index = status >>> 4
+      throw refusal(target, status & 0xf, meta[index * META_WORDS + M_FD]!)
+    }
+  } finally {
+    // The scratch keeps no buffer alive between calls.
+    backings.length = 0
+    views.length = 0
   }
 }
 

@@ -11,13 +11,16 @@
 #include "io_binding.h"
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <string>
 #include <vector>
 
+#include "../io/op_pool.h"
 #include "../io/service.h"
 #include "native_port.h"
 #include "thread_state.h"
@@ -80,10 +83,18 @@ struct IoEnv {
 // share a buffer share one keeper (one napi_ref), released when the last of them completes.
 class RefKeeper final : public io::Keeper {
  public:
-  RefKeeper(IoEnv* owner, napi_ref ref) : owner_(owner), ref_(ref) {}
+  RefKeeper(IoEnv* owner, napi_ref ref, uint32_t holders = 1) : owner_(owner), ref_(ref), holders_(holders) {}
   // One more op holds it. Only while the submitting thread still owns every holder (before
   // submit), so relaxed is enough; release's acq_rel orders the ops' completions before the last.
   void hold() noexcept { holders_.fetch_add(1, std::memory_order_relaxed); }
+  // Set once, by the submitting thread, before any op holding this keeper is submitted.
+  void setRef(napi_ref ref) noexcept { ref_ = ref; }
+  // Deletes the reference and this keeper at once, on the environment's thread: for a batch that
+  // was never submitted.
+  void discard(napi_env env) noexcept {
+    if (ref_ != nullptr) napi_delete_reference(env, ref_);
+    delete this;
+  }
   void release() noexcept override {
     if (holders_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     owner_->queueRelease(ref_);
@@ -93,13 +104,7 @@ class RefKeeper final : public io::Keeper {
  private:
   IoEnv* owner_;
   napi_ref ref_;
-  std::atomic<uint32_t> holders_{1};
-};
-
-// The keeper of the previous op of a batch, and the buffer (its base address) it keeps.
-struct SharedKeep {
-  RefKeeper* keeper = nullptr;
-  const void* base = nullptr;
+  std::atomic<uint32_t> holders_;
 };
 
 template <size_t N>
@@ -176,21 +181,9 @@ napi_value ioDissociate(napi_env env, napi_callback_info info) {
   return int32(env, static_cast<int32_t>(service().dissociate(call.self->port.get(), intOf(env, call.argv[1]))));
 }
 
-// Builds the op for (kind, fd, view, position, length, overlapped); IoStatus::Ok and *out set, or
-// the status that refuses it (nothing allocated). `cached`, when given, is the lookup of the
-// previous op of the same batch: an op on the same fd reuses it (one lookup, and one closed-fd
-// check, per fd per batch).
-IoStatus makeOp(napi_env env, IoEnv* io, NativePort* self, int kind, int fd, napi_value view, double position,
-                uint32_t length, napi_value overlapped, io::Op** out, io::Backend** backend,
-                io::Target* cached = nullptr, int* cachedFd = nullptr, SharedKeep* keep = nullptr) {
-  io::Target own;
-  io::Target& target = cached != nullptr ? *cached : own;
-  if (cached == nullptr || *cachedFd != fd) {
-    const IoStatus status = service().lookup(self->port.get(), fd, &target);
-    if (status != IoStatus::Ok) return status;
-    if (cachedFd != nullptr) *cachedFd = fd;
-  }
-  io::Op* op = new io::Op;
+// Fills `op` from the association `target` and the op's own fields (the buffer and keeper are
+// the caller's to set).
+void fillOp(io::Op* op, const io::Target& target, IoEnv* io, NativePort* self, int kind, int fd, double position) {
   op->kind = static_cast<io::OpKind>(kind);
   op->fd = target.fd;
   op->fdHolder = target.dup;
@@ -200,82 +193,162 @@ IoStatus makeOp(napi_env env, IoEnv* io, NativePort* self, int kind, int fd, nap
   op->owner = io;
   op->packet.key = target.key;
   op->packet.flags = target.keyFlags;
-  op->packet.overlapped = u64Of(env, overlapped, FLAG_OVERLAPPED_BIGINT, op->packet.flags);
-  if (op->kind != io::OpKind::Fsync) {
-    napi_typedarray_type type;
-    size_t elements = 0;
-    void* data = nullptr;
-    napi_value arraybuffer = nullptr;
-    size_t byteOffset = 0;
-    napi_get_typedarray_info(env, view, &type, &elements, &data, &arraybuffer, &byteOffset);
-    op->buffer = data;  // @iocp/core passes a Uint8Array: elements == bytes >= length
-    op->length = length;
-    const void* base = static_cast<const char*>(data) - byteOffset;  // identifies the buffer
-    if (keep != nullptr && keep->keeper != nullptr && keep->base == base) {
-      keep->keeper->hold();
-      op->keeper = keep->keeper;
-    } else {
-      napi_ref ref = nullptr;
-      napi_create_reference(env, arraybuffer, 1, &ref);  // the SharedArrayBuffer itself
-      RefKeeper* keeper = new RefKeeper(io, ref);
-      op->keeper = keeper;
-      if (keep != nullptr) *keep = SharedKeep{keeper, base};
-    }
-  }
-  *out = op;
-  *backend = target.backend;
-  return IoStatus::Ok;
 }
 
-// (port, kind, fd, view: Uint8Array | undefined, position, length, overlapped) -> IoStatus
+// A keeper of `view`'s SharedArrayBuffer for `holders` ops (throws std::bad_alloc with nothing
+// referenced); `*data` is the view's first byte, `*base` the buffer's (data minus byteOffset).
+RefKeeper* keeperOf(napi_env env, IoEnv* io, napi_value view, uint32_t holders, char** data, char** base) {
+  napi_typedarray_type type;
+  size_t elements = 0;
+  void* bytes = nullptr;
+  napi_value arraybuffer = nullptr;
+  size_t byteOffset = 0;
+  napi_get_typedarray_info(env, view, &type, &elements, &bytes, &arraybuffer, &byteOffset);
+  *data = static_cast<char*>(bytes);
+  *base = *data - byteOffset;
+  RefKeeper* keeper = new RefKeeper(io, nullptr, holders);
+  napi_ref ref = nullptr;
+  napi_create_reference(env, arraybuffer, 1, &ref);  // the SharedArrayBuffer itself
+  keeper->setRef(ref);
+  return keeper;
+}
+
+// (port, kind, fd, view: Uint8Array | undefined, position, length, overlapped) -> IoStatus, or
+// -ENOMEM with nothing submitted
 napi_value ioSubmit(napi_env env, napi_callback_info info) {
   Call<7> call(env, info);
-  io::Op* op = nullptr;
-  io::Backend* backend = nullptr;
-  const IoStatus status = makeOp(env, call.io, call.self, intOf(env, call.argv[1]), intOf(env, call.argv[2]),
-                                 call.argv[3], doubleOf(env, call.argv[4]),
-                                 static_cast<uint32_t>(doubleOf(env, call.argv[5])), call.argv[6], &op, &backend);
+  const int fd = intOf(env, call.argv[2]);
+  io::Target target;
+  const IoStatus status = service().lookup(call.self->port.get(), fd, &target);
   if (status != IoStatus::Ok) return int32(env, static_cast<int32_t>(status));
-  backend->submit(&op, 1);
+  io::Op* op = nullptr;
+  try {
+    io::OpPool::instance().take(&op, 1);
+    fillOp(op, target, call.io, call.self, intOf(env, call.argv[1]), fd, doubleOf(env, call.argv[4]));
+    op->packet.overlapped = u64Of(env, call.argv[6], FLAG_OVERLAPPED_BIGINT, op->packet.flags);
+    if (op->kind != io::OpKind::Fsync) {
+      char* data = nullptr;
+      char* base = nullptr;
+      op->keeper = keeperOf(env, call.io, call.argv[3], 1, &data, &base);
+      op->buffer = data;  // @iocp/core passes a Uint8Array: elements == bytes >= length
+      op->length = static_cast<uint32_t>(doubleOf(env, call.argv[5]));
+    }
+  } catch (const std::bad_alloc&) {
+    if (op != nullptr) io::OpPool::instance().give(&op, 1);
+    return int32(env, -ENOMEM);
+  }
+  target.backend->submit(&op, 1);
   return int32(env, 0);
 }
 
-// (port, meta: Float64Array [kind, fd, position, length] per op, views: Array, overlapped: Array,
-// count) -> 0, or (index << 4 | IoStatus) of the first op refused, with nothing submitted.
+// ioSubmitMany's meta: kIoMetaWords doubles per op (io.ts writes the same layout, and checks
+// kIoMetaWords against the addon's IO_META_WORDS at load).
+enum IoMeta : size_t {
+  kMetaKind = 0,        // 0 read, 1 write, 2 fsync; + kMetaBigint when overlapped was a bigint
+  kMetaFd = 1,
+  kMetaPosition = 2,
+  kMetaLength = 3,
+  kMetaView = 4,        // index into `views` (read/write)
+  kMetaOffset = 5,      // the op's first byte, from the start of that view's SharedArrayBuffer
+  kMetaOverlapped = 6,  // the overlapped number; for a bigint its low 32 bits
+  kMetaOverlappedHi = 7,  // for a bigint, its high 32 bits
+  kIoMetaWords = 8,
+};
+constexpr int kMetaBigint = 16;
+
+// (port, meta: Float64Array, kIoMetaWords per op, views: Array of views, one per distinct
+// SharedArrayBuffer of the batch, count) -> 0, or (index << 4 | IoStatus) of the first op
+// refused, with nothing submitted, or -ENOMEM. No Node-API call per op: one lookup per run of ops on the
+// same fd, one napi_ref (one keeper) per view.
+napi_value submitMany(napi_env env, napi_callback_info info);
+
 napi_value ioSubmitMany(napi_env env, napi_callback_info info) {
-  Call<5> call(env, info);
+  try {
+    return submitMany(env, info);
+  } catch (const std::bad_alloc&) {  // before anything was taken or referenced
+    return int32(env, -ENOMEM);
+  }
+}
+
+napi_value submitMany(napi_env env, napi_callback_info info) {
+  Call<4> call(env, info);
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
   napi_get_typedarray_info(env, call.argv[1], &type, &length, &data, nullptr, nullptr);
   const double* meta = static_cast<const double*>(data);
-  const uint32_t count = static_cast<uint32_t>(doubleOf(env, call.argv[4]));
-  std::vector<io::Op*> ops;
-  ops.reserve(count);
-  io::Backend* backend = nullptr;
-  io::Target cached;
-  int cachedFd = -1;
-  SharedKeep keep;
+  const uint32_t count = static_cast<uint32_t>(doubleOf(env, call.argv[3]));
+  if (count == 0) return int32(env, 0);
+  // Validate first: every fd looked up before anything is taken or referenced.
+  struct Lookup {
+    int fd;
+    io::Target target;
+  };
+  std::vector<Lookup> lookups;  // one per run of ops on the same fd (usually one)
+  std::vector<uint32_t> targetOf(count);
+  uint32_t viewCount = 0;
   for (uint32_t i = 0; i < count; ++i) {
-    const double* m = meta + size_t(i) * 4;
-    napi_value view, overlapped;
-    napi_get_element(env, call.argv[2], i, &view);
-    napi_get_element(env, call.argv[3], i, &overlapped);
-    io::Op* op = nullptr;
-    const IoStatus status = makeOp(env, call.io, call.self, static_cast<int>(m[0]), static_cast<int>(m[1]), view, m[2],
-                                   static_cast<uint32_t>(m[3]), overlapped, &op, &backend, &cached, &cachedFd, &keep);
-    if (status != IoStatus::Ok) {
-      for (io::Op* made : ops) {  // nothing was submitted: undo what was built
-        if (made->keeper != nullptr) made->keeper->release();
-        delete made;
-      }
-      call.io->flush();
-      return int32(env, static_cast<int32_t>((i << 4) | static_cast<uint32_t>(status)));
+    const double* m = meta + size_t(i) * kIoMetaWords;
+    const int fd = static_cast<int>(m[kMetaFd]);
+    if (lookups.empty() || lookups.back().fd != fd) {
+      Lookup lookup{fd, {}};
+      const IoStatus status = service().lookup(call.self->port.get(), fd, &lookup.target);
+      if (status != IoStatus::Ok) return int32(env, static_cast<int32_t>((i << 4) | static_cast<uint32_t>(status)));
+      lookups.push_back(std::move(lookup));
     }
-    ops.push_back(op);
+    targetOf[i] = static_cast<uint32_t>(lookups.size() - 1);
+    if ((static_cast<int>(m[kMetaKind]) & 15) != static_cast<int>(io::OpKind::Fsync)) {
+      const uint32_t view = static_cast<uint32_t>(m[kMetaView]);
+      if (view + 1 > viewCount) viewCount = view + 1;
+    }
+  }
+  std::vector<io::Op*> ops(count, nullptr);
+  std::vector<RefKeeper*> keepers(viewCount, nullptr);
+  std::vector<char*> bases(viewCount, nullptr);
+  try {
+    io::OpPool::instance().take(ops.data(), count);
+    // One keeper per view, holding as many ops as use it.
+    std::vector<uint32_t> holders(viewCount, 0);
+    for (uint32_t i = 0; i < count; ++i) {
+      const double* m = meta + size_t(i) * kIoMetaWords;
+      if ((static_cast<int>(m[kMetaKind]) & 15) != static_cast<int>(io::OpKind::Fsync)) ++holders[static_cast<uint32_t>(m[kMetaView])];
+    }
+    for (uint32_t v = 0; v < viewCount; ++v) {
+      if (holders[v] == 0) continue;
+      napi_value view;
+      napi_get_element(env, call.argv[2], v, &view);
+      char* data = nullptr;
+      keepers[v] = keeperOf(env, call.io, view, holders[v], &data, &bases[v]);
+    }
+  } catch (const std::bad_alloc&) {
+    // Nothing was submitted: give back what was taken, drop what was referenced.
+    if (ops.front() != nullptr) io::OpPool::instance().give(ops.data(), count);
+    for (RefKeeper* keeper : keepers) {
+      if (keeper != nullptr) keeper->discard(env);
+    }
+    return int32(env, -ENOMEM);
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    const double* m = meta + size_t(i) * kIoMetaWords;
+    const int kind = static_cast<int>(m[kMetaKind]);
+    io::Op* op = ops[i];
+    const Lookup& lookup = lookups[targetOf[i]];
+    fillOp(op, lookup.target, call.io, call.self, kind & 15, lookup.fd, m[kMetaPosition]);
+    if ((kind & kMetaBigint) != 0) {
+      op->packet.overlapped = static_cast<uint64_t>(m[kMetaOverlapped]) | (static_cast<uint64_t>(m[kMetaOverlappedHi]) << 32);
+      op->packet.flags |= FLAG_OVERLAPPED_BIGINT;
+    } else {
+      op->packet.overlapped = static_cast<uint64_t>(m[kMetaOverlapped]);
+    }
+    if (op->kind != io::OpKind::Fsync) {
+      const uint32_t v = static_cast<uint32_t>(m[kMetaView]);
+      op->buffer = bases[v] + static_cast<size_t>(m[kMetaOffset]);
+      op->length = static_cast<uint32_t>(m[kMetaLength]);
+      op->keeper = keepers[v];
+    }
   }
   // One port has one backend: every op of the batch goes to the same one.
-  if (!ops.empty()) backend->submit(ops.data(), ops.size());
+  lookups.front().target.backend->submit(ops.data(), count);
   return int32(env, 0);
 }
 
@@ -410,6 +483,7 @@ void defineIoFunctions(Napi::Env env, Napi::Object exports) {
     exports.Set(entry.name, Napi::Value(env, fn));
   }
   exports.Set("FLAG_IO_ERROR", Napi::Number::New(env, io::kFlagIoError));
+  exports.Set("IO_META_WORDS", Napi::Number::New(env, static_cast<double>(kIoMetaWords)));
 }
 
 }  // namespace iocp

@@ -59,6 +59,7 @@ struct Op {
   Op* next = nullptr;
   bool cancelRequested = false;
   bool started = false;  // handed to the kernel or to a pool thread
+  void* ring = nullptr;  // io_uring: the ring the op was submitted to (where its cancel goes)
 };
 
 struct BackendStats {
@@ -76,10 +77,10 @@ class Backend {
   virtual BackendKind kind() const noexcept = 0;
   virtual const char* name() const noexcept = 0;
 
-  // Takes ownership of ops[0..count) (heap-allocated with new). Never blocks beyond a short
-  // mutex hold and, for io_uring, one io_uring_enter. Each op completes exactly once: its packet
-  // is posted to its port (or dropped if the port is closed by then), its keeper released, and
-  // the op deleted.
+  // Takes ownership of ops[0..count) (from OpPool::take, or `new Op`). Never blocks beyond a
+  // short mutex hold and, for io_uring, one io_uring_enter. Each op completes exactly once: its
+  // packet is posted to its port (or dropped if the port is closed by then), its keeper
+  // released, and the op given back to the OpPool (op_pool.h).
   virtual void submit(Op* const* ops, size_t count) = 0;
 
   // CancelIoEx: asks every in-flight op of `port` on `userFd` (and, if `matchOverlapped`, with

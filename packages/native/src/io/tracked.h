@@ -3,7 +3,8 @@
 //
 // Locking: `mutex_` guards the list, every Op's bookkeeping fields while it is linked, and the
 // counters. complete() posts to the port with no lock of ours held (the port takes its own), so
-// the lock order is never port -> backend.
+// the lock order is never port -> backend. completeMany() does the same for a batch with one
+// Port::postMany per run of ops on the same port and one acquisition of mutex_ for all of them.
 #pragma once
 
 #include <condition_variable>
@@ -26,6 +27,11 @@ class TrackedBackend : public Backend {
   // releases the keeper, unlinks and deletes the op, and wakes drain waiters. Takes mutex_ itself:
   // call it with no lock held.
   void complete(Op* op, long result);
+
+  // complete() for ops[0..count), results[i] for ops[i]: the packets of consecutive ops on one
+  // port are posted in one Port::postMany (in order), the ops leave the list under one lock and
+  // go back to the OpPool in one. Call it with no lock held. Never throws.
+  void completeMany(Op* const* ops, const long* results, size_t count);
 
   // Blocks until no op matching (port, owner, userFd) (see matches) is in flight. Takes mutex_.
   void waitNone(const Port* port, const void* owner, int userFd);
