@@ -4,9 +4,9 @@
 import { closeSync, openSync } from 'node:fs'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { CompletionPort, PortPool } from '@iocp/core'
-import { expectedByte, makeTestFile } from './fixtures/io-harness.js'
+import { expectedByte, makeTestFile } from '../fixtures/io-harness.js'
 
-const TASKS = new URL('./fixtures/io-pool-tasks.mjs', import.meta.url)
+const TASKS = new URL('../fixtures/io-pool-tasks.mjs', import.meta.url)
 const file = makeTestFile(64 * 1024)
 const open: Array<{ pool: PortPool; reply: CompletionPort }> = []
 afterAll(() => file.cleanup())

@@ -5,8 +5,8 @@
 import { closeSync, openSync } from 'node:fs'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { CompletionPort } from '@iocp/core'
-import { startFixture } from './fixtures/harness.js'
-import { expectedByte, makeTestFile, pauseIo } from './fixtures/io-harness.js'
+import { startFixture } from '../fixtures/harness.js'
+import { expectedByte, makeTestFile, pauseIo } from '../fixtures/io-harness.js'
 
 const file = makeTestFile(64 * 1024)
 afterAll(() => file.cleanup())

@@ -6,7 +6,7 @@
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { CompletionPort, PortClosedError, allocateIoBuffer, type Packet } from '@iocp/core'
-import { expectedByte, forcedBackend, makeTestFile, pauseIo, sharedBytes } from './fixtures/io-harness.js'
+import { expectedByte, forcedBackend, makeTestFile, pauseIo, sharedBytes } from '../fixtures/io-harness.js'
 
 /** `new SharedArrayBuffer(length, { maxByteLength })`, which Node 20's TypeScript lib does not declare. */
 function growableShared(length: number, maxByteLength: number): SharedArrayBuffer {

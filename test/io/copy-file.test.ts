@@ -15,7 +15,7 @@ interface CopyModule {
   ): Promise<{ bytes: number; backend: string | null }>
 }
 
-const COPY = new URL('../examples/copy-file/copy.mjs', import.meta.url)
+const COPY = new URL('../../examples/copy-file/copy.mjs', import.meta.url)
 const dir = mkdtempSync(join(tmpdir(), 'iocp-copy-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
