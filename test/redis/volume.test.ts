@@ -19,19 +19,25 @@ const N = 100_000
 const CAPACITY = 256
 
 /**
- * SIGKILLs `consumer` at a moment its pending entries list is not empty, so that it dies holding
- * tasks. (A consumer between two batches holds none for a moment; on a loaded machine a kill
- * at an arbitrary moment sometimes landed there, and nothing was left to reclaim.)
+ * SIGKILLs `consumer` while its pending entries list is not empty, so that it dies holding
+ * tasks. It is stopped (SIGSTOP) while the list is read, so the list cannot empty between the
+ * look and the kill; if it holds nothing (between two of its batches), it goes on (SIGCONT) and
+ * is looked at again. A kill at an arbitrary moment sometimes found it holding nothing.
  */
 async function killWhileHolding(consumer: Consumer): Promise<void> {
   const admin = new Redis(redis.get().url)
   try {
     const stream = `iocp:{${poolName}}:tasks`
     for (;;) {
+      consumer.child.kill('SIGSTOP')
       const held = (await admin.xpending(stream, 'forwarders', '-', '+', 1, `consumer-${consumer.pid}`)) as unknown[]
-      if (held.length > 0) break
+      if (held.length > 0) {
+        consumer.child.kill('SIGKILL')
+        return
+      }
+      consumer.child.kill('SIGCONT')
+      await new Promise((resolve) => setTimeout(resolve, 1))
     }
-    consumer.child.kill('SIGKILL')
   } finally {
     admin.disconnect()
   }
