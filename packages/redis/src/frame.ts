@@ -62,17 +62,8 @@ export interface TaskFrame {
   readonly payload: Buffer
 }
 
-/** What {@link taskFrame} writes. */
-export interface TaskFrameInput {
-  readonly seq: number
-  readonly reply: Buffer
-  readonly name: string
-  readonly idem: string
-  readonly failures: number
-  readonly maxAttempts: number
-  readonly cancellable: boolean
-  readonly payload: Buffer
-}
+/** What {@link taskFrame} writes: the fields a frame carries. */
+export type TaskFrameInput = TaskFrame
 
 /** Builds a task frame. */
 export function taskFrame(t: TaskFrameInput): Buffer {
