@@ -9,6 +9,7 @@
 //      node-gyp-build's lookup, which prebuild.js names its files for.
 // When none fits, or the one that fits does not load, the error says what to install and how to
 // compile. Compiling is never attempted here: a require() must not run a compiler.
+const fs = require('fs')
 const path = require('path')
 
 const PREBUILT = 'linux-x64 (glibc), linux-arm64 (glibc), win32-x64'
@@ -45,9 +46,12 @@ function noBinary (cause, file) {
 /** The addon's exports; throws ERR_IOCP_NATIVE_NO_BINARY with what to do when nothing loads. */
 function loadAddon (dir) {
   if (process.env.IOCP_NATIVE_ADDON) return require(process.env.IOCP_NATIVE_ADDON)
-  let file
+  // build/Release is looked for here, not through node-gyp-build: requiring that package is a
+  // module resolution and three files more for every new thread, and each PortPool worker loads
+  // the addon on its way to its first task.
+  let file = path.join(dir, 'build', 'Release', 'iocp.node')
   try {
-    file = require('node-gyp-build').resolve(dir)
+    if (!fs.existsSync(file)) file = require('node-gyp-build').resolve(dir)
   } catch (error) {
     throw noBinary(error)
   }

@@ -55,8 +55,16 @@ export class PoolState {
   completed = 0
   runTotal = 0
   readonly start = performance.now()
-  readonly runTime: RecordableHistogram = createHistogram()
-  readonly waitTime: RecordableHistogram = createHistogram()
+  #runTime: RecordableHistogram | undefined
+  #waitTime: RecordableHistogram | undefined
+  /** Run times (made on first use: a pool that never records timing makes none). */
+  get runTime(): RecordableHistogram {
+    return (this.#runTime ??= createHistogram())
+  }
+  /** Times from `run()` to a worker's start (made on first use). */
+  get waitTime(): RecordableHistogram {
+    return (this.#waitTime ??= createHistogram())
+  }
 
   constructor(
     options: ResolvedPoolOptions,

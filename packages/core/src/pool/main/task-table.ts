@@ -52,11 +52,14 @@ export function slotOf(id: number): number {
 
 export class TaskTable {
   readonly #state: Int32Array
-  readonly #slots: Array<Task | undefined> = new Array<Task | undefined>(SLOTS).fill(undefined)
+  /** By slot; it grows as slots are first used (#fresh), so a new pool fills no 64 Ki entries. */
+  readonly #slots: Array<Task | undefined> = []
   readonly #generations = new Float64Array(SLOTS)
-  /** A stack of free slots: #free[0 .. #freeTop). */
+  /** A stack of released slots: #free[0 .. #freeTop), reused first (the last released on top). */
   readonly #free = new Int32Array(SLOTS)
-  #freeTop = SLOTS
+  #freeTop = 0
+  /** Slots never used yet: #fresh .. SLOTS. */
+  #fresh = 0
   /** Tasks waiting for a slot: #waiting[#head ..]. */
   #waiting: Task[] = []
   #head = 0
@@ -65,7 +68,6 @@ export class TaskTable {
   /** @param state - the slots' abort cells, shared with the workers. */
   constructor(state: Int32Array) {
     this.#state = state
-    for (let i = 0; i < SLOTS; i++) this.#free[i] = SLOTS - 1 - i
   }
 
   /** Tasks admitted and not yet taken back (in a slot, or waiting for one). */
@@ -84,7 +86,7 @@ export class TaskTable {
    */
   admit(task: Task): boolean {
     this.#inFlight++
-    if (this.#head === this.#waiting.length && this.#freeTop > 0) {
+    if (this.#head === this.#waiting.length && this.#hasFreeSlot()) {
       this.#assign(task)
       return true
     }
@@ -94,7 +96,7 @@ export class TaskTable {
 
   /** The next waiting task, given the slot that has become free; `undefined` if none can go. */
   next(): Task | undefined {
-    while (this.#head < this.#waiting.length && this.#freeTop > 0) {
+    while (this.#head < this.#waiting.length && this.#hasFreeSlot()) {
       const task = this.#waiting[this.#head]!
       this.#waiting[this.#head++] = undefined as never
       if (task.dropped) continue
@@ -161,7 +163,7 @@ export class TaskTable {
       taken.push(task)
     }
     const state = this.#state
-    for (let slot = 0; slot < SLOTS; slot++) {
+    for (let slot = 0; slot < this.#slots.length; slot++) {
       const task = this.#slots[slot]
       if (task === undefined || task.settled) continue
       if (Atomics.compareExchange(state, slot, QUEUED, ABORTED) === QUEUED) taken.push(task)
@@ -172,7 +174,7 @@ export class TaskTable {
   /** Empties the table and returns every task it held (settled ones included). */
   clear(): Task[] {
     const tasks: Task[] = []
-    for (let slot = 0; slot < SLOTS; slot++) {
+    for (let slot = 0; slot < this.#slots.length; slot++) {
       const task = this.#slots[slot]
       if (task === undefined) continue
       this.#release(slot)
@@ -189,8 +191,17 @@ export class TaskTable {
     return tasks
   }
 
+  #hasFreeSlot(): boolean {
+    return this.#freeTop > 0 || this.#fresh < SLOTS
+  }
+
   #assign(task: Task): void {
-    const slot = this.#free[--this.#freeTop]!
+    let slot: number
+    if (this.#freeTop > 0) slot = this.#free[--this.#freeTop]!
+    else {
+      slot = this.#fresh++
+      this.#slots.push(undefined)
+    }
     task.id = ++this.#generations[slot]! * SLOTS + slot
     this.#slots[slot] = task
     this.#state[slot] = QUEUED

@@ -20,7 +20,7 @@
  * packet's key is `encoding * 2^32 + high word`, on the pool's private results port.
  * `overlapped` is always the task's id (see pool/shared/memory.ts).
  */
-import v8 from 'node:v8'
+import type * as V8 from 'node:v8'
 import { isUint8Array } from 'node:util/types'
 import { PortClosedError, PortFullError } from '../../errors.js'
 import { AbortError, PoolClosedError, QueueFullError, TaskModuleError, WorkerDiedError } from './errors.js'
@@ -125,20 +125,33 @@ export function encodeValue(value: unknown, out: Encoded): number {
 class SharedMemoryRefused extends Error {}
 
 /**
+ * node:v8, loaded on first use: numbers, strings, bytes and the like never need it, and loading
+ * it is part of a new worker's way to its first task otherwise.
+ */
+let v8Module: typeof V8 | undefined
+function v8(): typeof V8 {
+  return (v8Module ??= process.getBuiltinModule('node:v8'))
+}
+
+/**
  * `v8.serialize`, except that a typed array over a SharedArrayBuffer is refused (v8's default
  * serializer would copy its bytes, so the receiver would not share it) as a bare
  * SharedArrayBuffer already is: the caller then sends the value by postMessage, which shares it.
+ * A class made on first use, as it extends node:v8's.
  */
-class PacketSerializer extends v8.DefaultSerializer {
-  // Node's hook for host objects (typed arrays, Buffers); not in @types/node, hence no `override`.
-  _writeHostObject(object: object): void {
-    if (ArrayBuffer.isView(object) && object.buffer instanceof SharedArrayBuffer) throw new SharedMemoryRefused()
-    ;(v8.DefaultSerializer.prototype as unknown as { _writeHostObject(o: object): void })._writeHostObject.call(this, object)
-  }
+let PacketSerializer: (new () => V8.Serializer) | undefined
+function packetSerializer(): new () => V8.Serializer {
+  return (PacketSerializer ??= class extends v8().DefaultSerializer {
+    // Node's hook for host objects (typed arrays, Buffers); not in @types/node, hence no `override`.
+    _writeHostObject(object: object): void {
+      if (ArrayBuffer.isView(object) && object.buffer instanceof SharedArrayBuffer) throw new SharedMemoryRefused()
+      ;(v8().DefaultSerializer.prototype as unknown as { _writeHostObject(o: object): void })._writeHostObject.call(this, object)
+    }
+  })
 }
 
 function serialize(value: unknown): Buffer {
-  const serializer = new PacketSerializer()
+  const serializer = new (packetSerializer())()
   serializer.writeHeader()
   serializer.writeValue(value)
   return serializer.releaseBuffer()
@@ -167,7 +180,7 @@ export function decodeValue(enc: number, hi: number, lo: number, data: Uint8Arra
     case ENC_FALSE:
       return false
     case ENC_V8:
-      return v8.deserialize(data ?? new Uint8Array(0))
+      return v8().deserialize(data ?? new Uint8Array(0))
     default:
       throw new Error(`@iocp/core: unknown value encoding ${enc}`)
   }
@@ -229,7 +242,7 @@ const MAX_DEPTH = 8
 
 function clonable(value: unknown): boolean {
   try {
-    v8.serialize(value)
+    v8().serialize(value)
     return true
   } catch {
     return false
@@ -276,7 +289,7 @@ function recordOf(thrown: unknown, depth: number): ErrorRecord {
  * anything else is cloned as it is (or, if it cannot be, as its string form).
  */
 export function encodeError(thrown: unknown): Uint8Array {
-  return v8.serialize(recordOf(thrown, 0))
+  return v8().serialize(recordOf(thrown, 0))
 }
 
 const BUILTIN_ERRORS: Record<string, new (message?: string) => Error> = {
@@ -337,5 +350,5 @@ function errorOf(record: ErrorRecord): unknown {
 /** Rebuilds a value serialized by {@link encodeError}. */
 export function decodeError(data: Uint8Array | undefined): unknown {
   if (data === undefined) return new Error('@iocp/core: an error record was lost')
-  return errorOf(v8.deserialize(data) as ErrorRecord)
+  return errorOf(v8().deserialize(data) as ErrorRecord)
 }
