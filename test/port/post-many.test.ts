@@ -86,6 +86,26 @@ describe('PacketBatch.push and CompletionPort.postMany', () => {
     port.close()
   })
 
+  it('clear() drops the payloads a fill brought, and a reused batch carries none of them', () => {
+    const port = new CompletionPort({ concurrency: 1 })
+    const batch = new PacketBatch(4)
+    port.post(1, 0, 0, new Uint8Array([7]))
+    port.post(2)
+    expect(port.getManyInto(batch, 0)).toBe(2)
+    expect(batch.data(0)).toEqual(new Uint8Array([7]))
+    batch.clear()
+    batch.push(3)
+    batch.push(4)
+    expect(batch.data(0)).toBeUndefined()
+    expect(batch.data(1)).toBeUndefined()
+    expect(port.postMany(batch)).toBe(2)
+    expect(port.getMany(4, 0)).toEqual([
+      { key: 3, bytes: 0, overlapped: 0, data: undefined },
+      { key: 4, bytes: 0, overlapped: 0, data: undefined },
+    ])
+    port.close()
+  })
+
   it('rejects bad arguments naming them, and posts nothing', () => {
     const port = new CompletionPort({ concurrency: 1 })
     const batch = new PacketBatch(1)

@@ -90,7 +90,11 @@ export class PacketBatch {
   readonly #words64: BigUint64Array
   readonly #data: Array<Uint8Array | undefined>
   #length = 0
-  /** Some packet pushed since the last clear or fill carries a payload. */
+  /**
+   * Some packet pushed since the last clear or fill carries a payload. While it is false, every
+   * entry of #data is undefined (those at length and beyond always are), so clear() has nothing
+   * to drop.
+   */
   #hasData = false
 
 
@@ -118,7 +122,8 @@ export class PacketBatch {
 
   /** Empties the batch (its memory is kept), ready for {@link PacketBatch.push}. */
   clear(): void {
-    this.#data.fill(undefined, 0, this.#length)
+    // Without payloads every entry is already undefined (see #hasData).
+    if (this.#hasData) this.#data.fill(undefined, 0, this.#length)
     this.#length = 0
     this.#hasData = false
   }
@@ -312,13 +317,16 @@ export class PacketBatch {
       if (count === SLOW) return SLOW
       const data = batch.#data
       const previous = batch.#length
+      // Without payloads before, every entry is undefined already (see #hasData): only a
+      // payload is written.
+      const hadData = batch.#hasData
       let hasData = false
       for (let i = 0; i < count; i++) {
         const at = i * PACKET_WORDS + W_PAYLOAD
         const lo = words[at]!
         const hi = words[at + 1]!
         if ((lo | hi) === 0) {
-          data[i] = undefined
+          if (hadData) data[i] = undefined
           continue
         }
         // Exchange the token for the bytes, and leave the words as a native fill would: the
@@ -329,7 +337,7 @@ export class PacketBatch {
         words[i * PACKET_WORDS + W_FLAGS] = words[i * PACKET_WORDS + W_FLAGS]! | FLAG_HAS_DATA
         hasData = true
       }
-      for (let i = count; i < previous; i++) data[i] = undefined
+      if (hadData) for (let i = count; i < previous; i++) data[i] = undefined
       batch.#length = count
       batch.#hasData = hasData
       return count
