@@ -74,12 +74,15 @@ export class Results {
         let controller = state.drainAbort
         if (controller === undefined || controller.signal.aborted) controller = state.drainAbort = new AbortController()
         let packet: Packet | null
+        state.drainWaiting = true
         try {
           packet = await state.results.getAsync({ signal: controller.signal })
         } catch (error) {
           if (controller.signal.aborted) continue
           if (error instanceof PortClosedError) return
           throw error
+        } finally {
+          state.drainWaiting = false
         }
         if (packet !== null) this.#onResult(packet.key as number, packet.bytes, packet.overlapped as number, packet.data)
         this.takeAll()

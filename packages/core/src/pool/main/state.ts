@@ -39,6 +39,8 @@ export class PoolState {
   idleWaiters: Array<() => void> = []
   /** Aborts the results drain's wait once nothing is in flight. */
   drainAbort: AbortController | undefined
+  /** The results drain is waiting in getAsync() (only then does it need drainAbort to stop). */
+  drainWaiting = false
   /** Results sent by postMessage whose packet has not been handled yet, by task id. */
   readonly sideResults = new Map<number, unknown>()
   /** Tasks whose result packet came before the postMessage that carries their result. */
@@ -110,7 +112,9 @@ export class PoolState {
       this.events.emit('drain')
     }
     if (inFlight === 0) {
-      this.drainAbort?.abort()
+      // A drain that is running (it called this) ends by itself; one that waits must be woken.
+      // Not aborting a running one saves a new AbortController per burst of results.
+      if (this.drainWaiting) this.drainAbort?.abort()
       const waiters = this.idleWaiters
       this.idleWaiters = []
       for (const resolve of waiters) resolve()
