@@ -8,6 +8,7 @@
         "src/port/port.cpp",
         "src/port/spin_policy.cpp",
         "src/binding/addon.cpp",
+        "src/binding/code_cache.cpp",
         "src/binding/debug_hooks.cpp",
         "src/binding/handle_table.cpp",
         "src/binding/native_port.cpp",

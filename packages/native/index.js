@@ -33,7 +33,9 @@ const PORT_FUNCTIONS = {
   ring: 'portRing',
   wakeLock: 'portWakeLock',
 }
-for (const name of Object.values(PORT_FUNCTIONS)) {
+// Module functions that @iocp/core's loader calls before anything else (src/loader.cts).
+const MODULE_FUNCTIONS = ['setCodeCache', 'codeCache']
+for (const name of [...Object.values(PORT_FUNCTIONS), ...MODULE_FUNCTIONS]) {
   if (typeof addon[name] !== 'function') throw new Error(`@iocp/native: the addon lacks ${name} (stale build?)`)
 }
 for (const name of Object.keys(addon)) {
@@ -86,6 +88,8 @@ const binding = {
   takeData,
   takePayload,
   takeAsyncData,
+  setCodeCache: addon.setCodeCache,
+  codeCache: addon.codeCache,
   debugCounts: addon.debugCounts,
   debugNativeProducers: (port, first, producers, perProducer) =>
     addon.debugNativeProducers(port.external, first, producers, perProducer),

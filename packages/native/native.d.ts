@@ -92,6 +92,12 @@ declare namespace binding {
     takePayload(lo: number, hi: number): Uint8Array | undefined
     /** Inside the async callback: the payload of the packet being delivered (once). */
     takeAsyncData(): Uint8Array | undefined
+    /** Keeps a copy of `bytes`, a V8 code cache of @iocp/core's bundle, for the threads of this
+     *  process that load the bundle later (src/binding/code_cache.cpp); the first one kept
+     *  stays. True if it was kept. */
+    setCodeCache(bytes: Uint8Array): boolean
+    /** A copy of the kept code cache, or undefined. */
+    codeCache(): Buffer | undefined
     /** Tests only: live native objects (handle-table entries, payloads not yet handed out). */
     debugCounts(): { ports: number, payloads: number }
     /** Tests only: C++ threads posting to `port` (see src/binding/debug_hooks.cpp). */

@@ -22,6 +22,7 @@ import { createPoolMemory } from './shared/memory.js'
 import { PoolErrors } from './shared/errors.js'
 import type { TaskName, TaskPayload, TaskResult } from './shared/typed.js'
 import { resolvePoolOptions, type PortPoolOptions, type ResolvedPoolOptions } from './main/options.js'
+import { shareCodeCacheOnce } from './main/code-cache.js'
 import { createPoolPorts } from './main/ports.js'
 import { Results } from './main/results.js'
 import { Shutdown } from './main/shutdown.js'
@@ -125,6 +126,8 @@ export class PortPool<Tasks = any> extends EventEmitter {
       ports.results.close()
       throw workerOptionError(error)
     }
+    // The first worker is on its way: the main thread's code cache for it and every later one.
+    shareCodeCacheOnce()
   }
 
   /**

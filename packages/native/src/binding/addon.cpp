@@ -11,6 +11,7 @@
 
 #include "../port/payload_table.h"
 #include "../port/shared_layout.h"
+#include "code_cache.h"
 #include "debug_hooks.h"
 #include "handle_table.h"
 #include "io_binding.h"
@@ -175,6 +176,7 @@ Napi::Object initModule(Napi::Env env, Napi::Object exports) {
   exports.Set("closeAllPorts", Napi::Function::New<closeAllPorts>(env, "closeAllPorts"));
   definePortFunctions(env, exports, state);
   defineIoFunctions(env, exports);
+  defineCodeCacheFunctions(env, exports);
   exports.Set("PACKET_WORDS", Napi::Number::New(env, PACKET_WORDS));
   exports.Set("FLAG_KEY_BIGINT", Napi::Number::New(env, FLAG_KEY_BIGINT));
   exports.Set("FLAG_OVERLAPPED_BIGINT", Napi::Number::New(env, FLAG_OVERLAPPED_BIGINT));

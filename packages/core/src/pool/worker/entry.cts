@@ -1,7 +1,8 @@
 /**
  * The file Piscina loads in each worker of a PortPool (its `filename`): the start of the
  * worker's loop, pool/worker/loop.ts, taken from the bundle that this file is built beside
- * (dist/core.cjs; see scripts/bundle.mjs).
+ * (dist/core.cjs, through dist/loader.cjs, which compiles it with the process's code cache;
+ * see scripts/bundle.mjs and src/loader.cts).
  *
  * Why CommonJS, and why the bundle:
  * - Piscina loads its task module with require() first. For an ES module, Node 20.19+ then
@@ -16,6 +17,6 @@
  */
 import type { LoopInit, StartResult } from '../shared/protocol.js'
 
-const bundle = require('./core.cjs') as { startPoolLoop: (init: LoopInit) => Promise<StartResult> }
+const bundle = require('./loader.cjs') as { startPoolLoop: (init: LoopInit) => Promise<StartResult> }
 
 module.exports = bundle.startPoolLoop

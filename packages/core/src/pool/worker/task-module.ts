@@ -21,13 +21,25 @@ export const PACKET_HANDLER = 'onPacket'
 export type TaskModule = Record<string, unknown>
 
 /**
+ * How an ES task module is imported: import(), from where Node's own loader compiled this code.
+ * dist/loader.cjs, which compiles the bundle through node:vm (src/loader.cts), hands over its
+ * own import(): code that node:vm compiled can import() only behind an experimental flag.
+ */
+let importModule = (url: string): Promise<unknown> => import(url)
+
+/** Internal (dist/loader.cjs): the import() that ES task modules are loaded with. */
+export function setDynamicImport(load: (url: string) => Promise<unknown>): void {
+  importModule = load
+}
+
+/**
  * Imports the module at `filename` (an absolute path), ESM or CommonJS. An export that is a
  * promise (Piscina's delayed start: `export default (async () => handler)()`, or
  * `module.exports = promise`) is awaited here, once per worker, and stands for what it resolves
  * to; a rejected one fails the load.
  */
 export async function loadTaskModule(filename: string): Promise<TaskModule> {
-  const namespace = isCommonJs(filename) ? requireNamespace(filename) : ((await import(pathToFileURL(filename).href)) as TaskModule)
+  const namespace = isCommonJs(filename) ? requireNamespace(filename) : ((await importModule(pathToFileURL(filename).href)) as TaskModule)
   let module: TaskModule | undefined
   for (const key of Object.keys(namespace)) {
     const value = namespace[key]

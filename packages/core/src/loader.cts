@@ -1,0 +1,70 @@
+/**
+ * Loads dist/core.cjs, @iocp/core's bundle (scripts/bundle.mjs), once per thread: the package's
+ * ES entry (dist/index.js) and a pool worker's entry (dist/worker-entry.cjs) both take it from
+ * here, and Node keeps one instance of this file per thread.
+ *
+ * Why not a plain require(): a PortPool worker is a new thread that compiles the whole bundle on
+ * its way to its first task. V8 can skip most of that work with a code cache, so:
+ * - the main thread compiles the bundle as usual, and when it starts its first pool it leaves a
+ *   code cache of it with the addon, once per process;
+ * - any other thread compiles the bundle with that cache when there is one. V8 checks that a
+ *   cache fits (same source, same V8 and flags) and compiles from scratch when it does not.
+ *
+ * The bundle runs as a CommonJS module would: the same arguments, its own require() and its
+ * file name in stack traces; its one import() (of ES task modules) is this file's. With
+ * --enable-source-maps it is required as usual (Node maps the frames only of what its own
+ * loaders compiled), without a cache.
+ */
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { Script } from 'node:vm'
+import { isMainThread } from 'node:worker_threads'
+
+interface CodeCacheStore {
+  setCodeCache(bytes: Uint8Array): boolean
+  codeCache(): Buffer | undefined
+}
+
+type Exports = Record<string | symbol, unknown>
+
+const file = join(__dirname, 'core.cjs')
+
+/** Runs the bundle from `script` as Node runs a CommonJS module; returns its exports. */
+function run(script: Script): Exports {
+  const bundle: { exports: Exports } = { exports: {} }
+  ;(script.runInThisContext() as (...args: unknown[]) => void)(bundle.exports, createRequire(file), bundle, file, __dirname)
+  return bundle.exports
+}
+
+/** The bundle's exports, and how this thread compiled it (for tests and diagnostics). */
+function load(): { exports: Exports; compiledWith: string } {
+  // Node maps stack frames through source maps (--enable-source-maps) only for what its own
+  // loaders compiled: then the bundle is required as usual, and compiled without a cache.
+  if (process.sourceMapsEnabled) return { exports: require('./core.cjs') as Exports, compiledWith: 'require() (source maps on)' }
+  // A thread other than the main one loads the addon here, first: the bundle needs it anyway,
+  // and it holds the process's code cache.
+  const store = isMainThread ? undefined : (createRequire(file)('@iocp/native') as CodeCacheStore)
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`, {
+    filename: file,
+    cachedData: store?.codeCache(),
+  })
+  const exports = run(script)
+  // node:vm's code can import() only behind a flag (and, with a cache, not at all): ES task
+  // modules are imported from here, by Node's own loader.
+  ;(exports['setDynamicImport'] as (load: (url: string) => Promise<unknown>) => void)((url) => import(url))
+  // Leaves this thread's code cache with the addon for the threads that start after it (the
+  // first one left in a process stays); the main thread's first PortPool calls it once its
+  // first worker is on its way.
+  ;(exports['setCodeCacheSharer'] as (share: (addon: CodeCacheStore) => void) => void)((addon) => {
+    addon.setCodeCache(script.createCachedData())
+  })
+  const rejected = script.cachedDataRejected
+  const compiledWith = store === undefined ? 'no cache (main thread)' : rejected === false ? 'code cache' : rejected ? 'code cache rejected' : 'no cache yet'
+  return { exports, compiledWith }
+}
+
+const loaded = load()
+Object.defineProperty(loaded.exports, Symbol.for('@iocp/core.compiledWith'), { value: loaded.compiledWith })
+
+export = loaded.exports
