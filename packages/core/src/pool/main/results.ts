@@ -4,6 +4,7 @@
  * settles each task's promise: with its value (pool/shared/codec.ts), its error, nothing (a
  * task skipped after its abort), or the value that came by postMessage (shared memory).
  */
+import { performance } from 'node:perf_hooks'
 import { PortClosedError } from '../../errors.js'
 import { PacketBatch } from '../../port/batch.js'
 import type { Packet } from '../../port/packet.js'
@@ -14,10 +15,18 @@ import { slotOf } from './task-table.js'
 
 /** Packets taken per `getManyInto` when the results port is drained. */
 const BATCH = 256
+/**
+ * Results handled per step while they keep coming (see #drain): few enough that the tasks their
+ * callbacks submit reach the workers while the rest are still being handled.
+ */
+const STEP = 32
+/** The longest the drain keeps the main thread before it lets the event loop turn. */
+const STREAK_MS = 2
 
 export class Results {
   readonly #state: PoolState
   readonly #batch = new PacketBatch(BATCH)
+  readonly #step = new PacketBatch(STEP)
   #draining = false
   /** The drain broke (a bug, or the native layer failed): the pool must fail with it. */
   readonly #onBroken: (error: Error) => void
@@ -35,20 +44,8 @@ export class Results {
 
   /** Handles every result already in the results port, without waiting. */
   takeAll(): void {
-    const batch = this.#batch
-    const results = this.#state.results
-    for (;;) {
-      let count: number
-      try {
-        count = results.getManyInto(batch, 0)
-      } catch (error) {
-        if (error instanceof PortClosedError) return
-        throw error
-      }
-      for (let i = 0; i < count; i++) {
-        this.#onResult(batch.key(i) as number, batch.bytes(i), batch.overlapped(i) as number, batch.data(i))
-      }
-      if (count < BATCH) return
+    while (this.#take(this.#batch) === BATCH) {
+      // a full batch: there may be more
     }
   }
 
@@ -65,7 +62,32 @@ export class Results {
     task.resolve(result)
   }
 
-  /** Drains the results port while tasks are in flight. */
+  /**
+   * Takes what fits in `batch` of the results already in the results port, without waiting,
+   * and settles their tasks. Returns how many it took (0 once the port is closed).
+   */
+  #take(batch: PacketBatch): number {
+    let count: number
+    try {
+      count = this.#state.results.getManyInto(batch, 0)
+    } catch (error) {
+      if (error instanceof PortClosedError) return 0
+      throw error
+    }
+    for (let i = 0; i < count; i++) {
+      this.#onResult(batch.key(i) as number, batch.bytes(i), batch.overlapped(i) as number, batch.data(i))
+    }
+    return count
+  }
+
+  /**
+   * Drains the results port while tasks are in flight: waits for a result (getAsync), then,
+   * while results are there, takes them a step at a time. After each step the microtasks run
+   * (the callbacks of the promises it settled, which submit more tasks) and the outbox is
+   * posted at once, so the workers get the next tasks while the main thread still has results
+   * to handle, rather than a burst of results first and then a burst of tasks (during which
+   * the other side waits, and must be woken). Every {@link STREAK_MS} the event loop turns.
+   */
   async #drain(): Promise<void> {
     const state = this.#state
     this.#draining = true
@@ -85,8 +107,18 @@ export class Results {
           state.drainWaiting = false
         }
         if (packet !== null) this.#onResult(packet.key as number, packet.bytes, packet.overlapped as number, packet.data)
-        this.takeAll()
         state.afterChange()
+        let streak = performance.now()
+        for (;;) {
+          await null
+          state.outbox.flush()
+          if (this.#take(this.#step) === 0) break
+          state.afterChange()
+          if (performance.now() - streak > STREAK_MS) {
+            await new Promise((resolve) => setImmediate(resolve))
+            streak = performance.now()
+          }
+        }
       }
     } finally {
       this.#draining = false
