@@ -15,7 +15,9 @@
 // submitting thread also takes the completions already posted when it has submitted (reads of
 // cached pages complete inside io_uring_enter), so they do not wait for the reaper to run. At most
 // `cqLimit_` entries are in a ring's kernel side at once, so its completion ring never overflows;
-// the rest wait in `overflow_` (FIFO), where they are cancellable without the kernel.
+// the rest wait in `overflow_` (FIFO), where they are cancellable without the kernel. Each ring
+// has a table of registered files (file_slots.h): an op whose duplicate fd has a slot is submitted
+// on it (IOSQE_FIXED_FILE), so the kernel takes no reference on the shared struct file per op.
 //
 // The reaper sleeps on `reaperWake_`, outside the kernel, while nothing is in the kernel or a
 // submitting thread is about to take what its submission completed (`inlineReapers_`); it waits
@@ -32,7 +34,8 @@
 // `reaperParked_`; TrackedBackend::mutex_ guards the op list, every ring's `overflow_` and
 // `paused_`; a ring's `cqMutex_` guards reading its CQ ring (the reaper, and a submitting thread
 // that takes completions already posted). Order: one ring's submitMutex_, then mutex_; cqMutex_
-// is never held with either, and no thread holds two rings' locks.
+// is never held with either, and no thread holds two rings' locks. A ring's submitMutex_ also
+// guards its `slotIds_`; FileSlots' mutex comes before it (FileSlots::give calls forget).
 //
 // Cancellation: an op in `overflow_` completes with ECANCELED at once; an op in the kernel gets an
 // IORING_OP_ASYNC_CANCEL on its own ring (Op::ring) keyed by its user_data (the Op's address).

@@ -8,7 +8,9 @@
 // closed by dissociate(), by closePort(), or when the port is gone.
 //
 // Locking: `mutex_` guards `ports_` and the backend slots. It is never held while calling into a
-// backend's drain (which blocks) or into a Port.
+// backend's drain (which blocks) or into a Port. A duplicate that closes while it is held (an
+// association erased with no operation in flight) clears its registered-file slot in every ring:
+// the order is mutex_, then FileSlots' mutex, then a ring's submit lock (file_slots.h).
 #pragma once
 
 #include <cstdint>
