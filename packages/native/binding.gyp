@@ -15,6 +15,7 @@
         "src/binding/thread_state.cpp",
         "src/binding/io_binding.cpp",
         "src/io/op_pool.cpp",
+        "src/io/file_slots.cpp",
         "src/io/tracked.cpp",
         "src/io/thread_pool_backend.cpp",
         "src/io/io_uring_backend.cpp",

@@ -3,7 +3,7 @@
 // with ECANCELED, and closing the fd or the port while I/O is in flight loses nothing. CI runs
 // this file once per backend (IOCP_IO_BACKEND=io_uring / thread-pool); operations are held in
 // flight with the backends' pause hook, never with sleeps.
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { CompletionPort, PortClosedError, allocateIoBuffer, type Packet } from '@iocp/core'
 import { expectedByte, forcedBackend, makeTestFile, pauseIo, sharedBytes } from '../fixtures/io-harness.js'
@@ -277,6 +277,31 @@ describe('cancellation and teardown with I/O in flight', () => {
     expect(() => port.read(fd, buffer, 0, 2)).toThrow(expect.objectContaining({ code: 'EBADF' }))
     port.dissociate(fd)
     port.close()
+  })
+
+  it('an fd number closed and reused by another file never reads the old file', () => {
+    const { port, fd } = openPort()
+    const buffer = sharedBytes(16)
+    port.read(fd, buffer, 0, 1) // on io_uring this registers the file in one of the ring's slots
+    expect(port.get()).toMatchObject({ key: 7, bytes: 16, overlapped: 1 })
+    closeSync(fd) // no dissociate: the association (and its duplicate) stays
+    const other = makeTestFile(64)
+    writeFileSync(other.path, Buffer.alloc(64, 0xab))
+    const reused = openSync(other.path, 'r')
+    try {
+      expect(reused).toBe(fd)
+      // Another file under the old number is not associated: nothing reads the old file through it.
+      expect(() => port.read(reused, buffer, 0, 2)).toThrow(expect.objectContaining({ code: 'ERR_IOCP_NOT_ASSOCIATED', fd }))
+      port.associate(reused, 8) // the stale association gives way
+      buffer.fill(0)
+      port.read(reused, buffer, 0, 3)
+      expect(port.get()).toEqual({ key: 8, bytes: 16, overlapped: 3, data: undefined })
+      expect([...buffer]).toEqual(new Array(16).fill(0xab))
+    } finally {
+      port.close()
+      closeSync(reused)
+      other.cleanup()
+    }
   })
 
   it('a port closed while I/O is in flight returns the cancelled completions from close()', () => {

@@ -409,6 +409,110 @@ TEST(io_service_associations) {
 }
 
 #if defined(__linux__)
+#include <poll.h>
+#include <sys/inotify.h>
+
+namespace {
+
+// One read of `length` bytes at 0 through the service, as the binding issues it (on the
+// association's duplicate and its registered-file slot); the packet, once completed and settled.
+Packet readThrough(IoService& service, const std::shared_ptr<Port>& port, int fd, unsigned char* buffer,
+                   uint32_t length, Consumer& self) {
+  Target target{};
+  if (service.lookup(port.get(), fd, &target) != IoStatus::Ok) return Packet{};
+  Op* op = readOp(port, target.fd, buffer, length, 0, 7, nullptr);
+  op->userFd = fd;
+  op->fdHolder = target.dup;
+  op->fileSlot = target.dup->slot;
+  op->fileId = target.dup->slotId;
+  target.backend->submit(&op, 1);
+  std::vector<Packet> got = take(*port, 1, self);
+  settle(*target.backend);
+  return got.empty() ? Packet{} : got[0];
+}
+
+// Whether an inotify close event (IN_CLOSE_*) is waiting on `watch`, after waiting up to
+// `waitMs` for one (0: only look). Consumes the events read.
+bool closeEvent(int watch, int waitMs) {
+  pollfd p{watch, POLLIN, 0};
+  if (::poll(&p, 1, waitMs) != 1) return false;
+  alignas(inotify_event) char events[4096];
+  const ssize_t n = ::read(watch, events, sizeof events);
+  for (ssize_t at = 0; at < n;) {
+    const inotify_event* e = reinterpret_cast<const inotify_event*>(events + at);
+    if (e->mask & (IN_CLOSE_NOWRITE | IN_CLOSE_WRITE)) return true;
+    at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+  }
+  return false;
+}
+
+}  // namespace
+
+// A file's number closed and reused by another file never reads the old file: until the number is
+// associated again it is not associated, and once it is, reads return the new file's bytes, also
+// on io_uring where the old file was registered in a slot the new one may take. When an
+// association ends, nothing keeps its file open: not the duplicate, not a ring's registered slot
+// (the kernel reports the file's last close, which a slot left registered would prevent).
+TEST(io_closed_and_reused_fd_never_reads_the_old_file_and_registered_files_are_let_go) {
+  TempFile first;  // byte i is TempFile::expected(i)
+  char name[] = "/tmp/iocp-cctest-XXXXXX";
+  const int writer = ::mkstemp(name);
+  const std::string second = name;
+  std::vector<unsigned char> fill(8192, 0xab);
+  CHECK(::write(writer, fill.data(), fill.size()) == static_cast<ssize_t>(fill.size()));
+  ::close(writer);
+  for (Preference pref : {Preference::ThreadPool, Preference::IoUring}) {
+    IoService service(2, 32, pref);
+    const char* why = nullptr;
+    if (pref == Preference::IoUring && service.backend(BackendKind::IoUring, &why) == nullptr) {
+      std::printf("  (io_uring skipped: %s)\n", why);
+      continue;
+    }
+    auto port = cctest::makePort(1);
+    Consumer self(1);
+    int error = 0;
+    const int watch = ::inotify_init1(IN_CLOEXEC);
+    CHECK(watch >= 0);
+    CHECK(::inotify_add_watch(watch, first.path.c_str(), IN_CLOSE_NOWRITE | IN_CLOSE_WRITE) >= 0);
+    CHECK(::inotify_add_watch(watch, second.c_str(), IN_CLOSE_NOWRITE | IN_CLOSE_WRITE) >= 0);
+    unsigned char buffer[100];
+
+    // The first file on number N, read once (on io_uring, that registers it in a slot).
+    const int fd = ::open(first.path.c_str(), O_RDONLY);
+    CHECK(service.associate(port, fd, 5, 0, &why, &error) == IoStatus::Ok);
+    Packet p = readThrough(service, port, fd, buffer, sizeof buffer, self);
+    CHECK(p.key == 42 && p.bytes == sizeof buffer && buffer[99] == TempFile::expected(99));
+
+    // Closed without dissociate: the association's duplicate keeps the file open (no close event).
+    ::close(fd);
+    CHECK(!closeEvent(watch, 0));
+    Target target{};
+    CHECK(service.lookup(port.get(), fd, &target) == IoStatus::BadFd);
+
+    // The number is reused by the second file: not associated until it is associated again.
+    const int reused = ::open(second.c_str(), O_RDONLY);
+    CHECK(reused == fd);
+    CHECK(service.lookup(port.get(), reused, &target) == IoStatus::NotAssociated);
+    // Associated: the stale association gives way, and its file closes (duplicate and slot).
+    CHECK(service.associate(port, reused, 6, 0, &why, &error) == IoStatus::Ok);
+    CHECK(closeEvent(watch, 10000));
+    std::memset(buffer, 0, sizeof buffer);
+    p = readThrough(service, port, reused, buffer, sizeof buffer, self);
+    CHECK(p.bytes == sizeof buffer && buffer[0] == 0xab && buffer[99] == 0xab);
+
+    // Its association ends: once the caller's fd is closed too, nothing holds the file.
+    ::close(reused);
+    CHECK(!closeEvent(watch, 0));
+    CHECK(service.dissociate(port.get(), reused) == IoStatus::Ok);
+    CHECK(closeEvent(watch, 10000));
+    ::close(watch);
+    std::printf("  %s\n", pref == Preference::IoUring ? "io_uring" : "thread-pool");
+  }
+  ::unlink(second.c_str());
+}
+#endif
+
+#if defined(__linux__)
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>

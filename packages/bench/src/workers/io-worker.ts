@@ -5,9 +5,12 @@
  *   `seconds`; reports `{ ops, seconds }`.
  * - `port`: opens the port by `handle` and keeps `depth` reads in flight on the associated `fd`,
  *   its slots `[index * depth, (index + 1) * depth)` of the shared `buffer`; it drains whatever
- *   completions the port gives it (its own or the other worker's) and reissues the completed
- *   slot until its own `seconds` are up, then drains until no read of any worker is in flight
- *   (`cells[INFLIGHT]`); reports `{ ops, seconds }`.
+ *   completions the port gives it (its own or the other worker's), at most `depth` per
+ *   `getManyInto`, and reissues the completed slots until its own `seconds` are up, then drains
+ *   until no read of any worker is in flight (`cells[INFLIGHT]`); reports `{ ops, seconds }`.
+ *   At most `depth` per get, as a worker of the one-thread row takes at most its `depth`: a
+ *   worker that takes every queued completion (the other worker's too) leaves the other parked
+ *   in `get()`, and the two then take turns instead of running side by side (docs/io.md).
  *
  * Every worker first bumps `cells[READY]` and waits on `cells[GO]`, so that they start together.
  */
@@ -60,7 +63,7 @@ if (data.mode === 'readSync') {
   const port = CompletionPort.fromHandle(data.handle!)
   const bytes = new Uint8Array(data.buffer, data.bufferOffset, data.bufferLength)
   const view = (slot: number): Uint8Array => bytes.subarray(slot * data.block, (slot + 1) * data.block)
-  const batch = new PacketBatch(256)
+  const batch = new PacketBatch(data.depth)
   const reissue = reissuer(port, data.fd, data.depth * data.workers, view)
   Atomics.add(cells, INFLIGHT, data.depth)
   for (let s = 0; s < data.depth; s++) port.read(data.fd, view(data.index * data.depth + s), next(), data.index * data.depth + s)

@@ -187,6 +187,8 @@ void fillOp(io::Op* op, const io::Target& target, IoEnv* io, NativePort* self, i
   op->kind = static_cast<io::OpKind>(kind);
   op->fd = target.fd;
   op->fdHolder = target.dup;
+  op->fileSlot = target.dup->slot;
+  op->fileId = target.dup->slotId;
   op->userFd = fd;
   op->offset = static_cast<uint64_t>(position);
   op->port = self->port;

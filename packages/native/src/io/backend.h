@@ -53,6 +53,10 @@ struct Op {
   // Keeps `fd` open until the op is deleted (the association's duplicate: a dissociate racing
   // with a submission cannot close it under the op, nor let its number be reused meanwhile).
   std::shared_ptr<void> fdHolder;
+  // The registered-file slot of `fd` and the id it is registered under (file_slots.h), or -1:
+  // io_uring then submits on the slot (IOSQE_FIXED_FILE). fdHolder keeps the slot's file.
+  int fileSlot = -1;
+  uint64_t fileId = 0;
 
   // --- the backend's bookkeeping (guarded by the backend's in-flight mutex) ---
   Op* prev = nullptr;

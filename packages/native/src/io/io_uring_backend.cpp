@@ -15,7 +15,9 @@
 // submitting thread also takes the completions already posted when it has submitted (reads of
 // cached pages complete inside io_uring_enter), so they do not wait for the reaper to run. At most
 // `cqLimit_` entries are in a ring's kernel side at once, so its completion ring never overflows;
-// the rest wait in `overflow_` (FIFO), where they are cancellable without the kernel.
+// the rest wait in `overflow_` (FIFO), where they are cancellable without the kernel. Each ring
+// has a table of registered files (file_slots.h): an op whose duplicate fd has a slot is submitted
+// on it (IOSQE_FIXED_FILE), so the kernel takes no reference on the shared struct file per op.
 //
 // The reaper sleeps on `reaperWake_`, outside the kernel, while nothing is in the kernel or a
 // submitting thread is about to take what its submission completed (`inlineReapers_`); it waits
@@ -32,7 +34,8 @@
 // `reaperParked_`; TrackedBackend::mutex_ guards the op list, every ring's `overflow_` and
 // `paused_`; a ring's `cqMutex_` guards reading its CQ ring (the reaper, and a submitting thread
 // that takes completions already posted). Order: one ring's submitMutex_, then mutex_; cqMutex_
-// is never held with either, and no thread holds two rings' locks.
+// is never held with either, and no thread holds two rings' locks. A ring's submitMutex_ also
+// guards its `slotIds_`; FileSlots' mutex comes before it (FileSlots::give calls forget).
 //
 // Cancellation: an op in `overflow_` completes with ECANCELED at once; an op in the kernel gets an
 // IORING_OP_ASYNC_CANCEL on its own ring (Op::ring) keyed by its user_data (the Op's address).
@@ -63,6 +66,7 @@
 #include <thread>
 #include <vector>
 
+#include "file_slots.h"
 #include "tracked.h"
 
 namespace iocp {
@@ -111,11 +115,14 @@ class IoUringBackend;
 
 // One io_uring instance and its reaper thread. Submissions of a thread go to the ring its slot
 // names (ringFor); an op remembers its ring (Op::ring) so that its cancel goes there.
-class Ring {
+class Ring final : public SlotTable {
  public:
   // Sets up the ring; on failure `error` says what failed and the object must be discarded.
   Ring(IoUringBackend& backend, unsigned entries, const char** error);
-  ~Ring();  // the backend drained every op first; stops the reaper
+  ~Ring() override;  // the backend drained every op first; stops the reaper
+
+  // SlotTable: clears `slot` if it holds the file of `id`. Takes submitMutex_.
+  void forget(int slot, uint64_t id) noexcept override;
 
   bool ok() const { return ok_; }
 
@@ -142,6 +149,7 @@ class Ring {
   void startLocked();
   io_uring_sqe* nextSqeLocked();
   void prepare(io_uring_sqe* sqe, Op& op);
+  bool registeredLocked(int slot, uint64_t id, int fd);
   void flushLocked() {
     if (pendingSqes_ != 0) enterLocked();
     wakeReaperLocked();
@@ -177,6 +185,9 @@ class Ring {
   unsigned inlineReapers_ = 0;   // submitters between their submission and the end of their reap
                                  // (guarded by submitMutex_)
   bool reaperParked_ = false;    // the reaper sleeps on reaperWake_ (guarded by submitMutex_)
+  // Registered files (file_slots.h): the id each slot holds a file for, 0 for none; empty when
+  // the ring has no table (an old kernel). Guarded by submitMutex_.
+  std::vector<uint64_t> slotIds_;
   std::condition_variable reaperWake_;
   std::deque<Op*> overflow_;     // tracked, not yet in the ring (guarded by the backend's mutex_)
   std::thread reaper_;
@@ -355,11 +366,26 @@ Ring::Ring(IoUringBackend& backend, unsigned entries, const char** error) : back
     *error = "io_uring: the kernel lacks IORING_OP_READ/WRITE/FSYNC/ASYNC_CANCEL";
     return;
   }
+  // A sparse table of registered files (every slot empty: -1), filled as operations name them.
+  // Only with IORING_FEAT_RSRC_TAGS (5.13): before it, updating a table waited for the ring to
+  // go idle. Without a table the ring submits on plain fds.
+  if (params.features & IORING_FEAT_RSRC_TAGS) {
+    try {
+      std::vector<int> empty(FileSlots::kSlots, -1);
+      if (sysRegister(ringFd_, IORING_REGISTER_FILES, empty.data(), FileSlots::kSlots) == 0) {
+        slotIds_.assign(FileSlots::kSlots, 0);
+        FileSlots::instance().attach(this);
+      }
+    } catch (const std::bad_alloc&) {
+      slotIds_.clear();  // plain fds (the kernel's table, if registered, goes with the ring)
+    }
+  }
   reaper_ = std::thread([this] { reap(); });
   ok_ = true;
 }
 
 Ring::~Ring() {
+  if (!slotIds_.empty()) FileSlots::instance().detach(this);
   if (ok_) {
     {
       std::lock_guard<std::mutex> lock(submitMutex_);
@@ -491,13 +517,19 @@ io_uring_sqe* Ring::nextSqeLocked() {
   return sqe;
 }
 
+// submitMutex_ is held.
 void Ring::prepare(io_uring_sqe* sqe, Op& op) {
   switch (op.kind) {
     case OpKind::Read: sqe->opcode = IORING_OP_READ; break;
     case OpKind::Write: sqe->opcode = IORING_OP_WRITE; break;
     case OpKind::Fsync: sqe->opcode = IORING_OP_FSYNC; break;
   }
-  sqe->fd = op.fd;
+  if (op.fileSlot >= 0 && registeredLocked(op.fileSlot, op.fileId, op.fd)) {
+    sqe->fd = op.fileSlot;
+    sqe->flags |= IOSQE_FIXED_FILE;
+  } else {
+    sqe->fd = op.fd;
+  }
   if (op.kind != OpKind::Fsync) {
     sqe->addr = reinterpret_cast<uint64_t>(op.buffer);
     sqe->len = op.length;
@@ -505,6 +537,36 @@ void Ring::prepare(io_uring_sqe* sqe, Op& op) {
   }
   sqe->user_data = reinterpret_cast<uint64_t>(&op);
   handedToKernel(&op);
+}
+
+// Whether `slot` holds `fd`'s file, registered for `id` (registers it if the slot holds another id
+// or nothing). The op holding `fd` keeps it open, so the file cannot close meanwhile; a slot is
+// given to a new id only after the old one was forgotten here. submitMutex_ is held.
+bool Ring::registeredLocked(int slot, uint64_t id, int fd) {
+  if (slotIds_.empty()) return false;
+  if (slotIds_[slot] == id) return true;
+  io_uring_files_update update;
+  std::memset(&update, 0, sizeof update);
+  update.offset = static_cast<unsigned>(slot);
+  update.fds = reinterpret_cast<uint64_t>(&fd);
+  if (sysRegister(ringFd_, IORING_REGISTER_FILES_UPDATE, &update, 1) != 1) return false;  // plain fd
+  slotIds_[slot] = id;
+  return true;
+}
+
+void Ring::forget(int slot, uint64_t id) noexcept {
+  std::lock_guard<std::mutex> submitLock(submitMutex_);
+  if (slotIds_.empty() || slotIds_[slot] != id) return;
+  // Every op that named this file has completed (its DupFd is closing), so none of this ring's
+  // requests uses the slot; the kernel drops its reference to the file here.
+  int none = -1;
+  io_uring_files_update update;
+  std::memset(&update, 0, sizeof update);
+  update.offset = static_cast<unsigned>(slot);
+  update.fds = reinterpret_cast<uint64_t>(&none);
+  while (sysRegister(ringFd_, IORING_REGISTER_FILES_UPDATE, &update, 1) < 0 && errno == EINTR) {
+  }
+  slotIds_[slot] = 0;
 }
 
 // Publishes the SQEs written since the last flush and hands them to the kernel. submitMutex_

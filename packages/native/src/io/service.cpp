@@ -2,6 +2,8 @@
 
 #include <cerrno>
 
+#include "file_slots.h"
+
 #ifndef _WIN32
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -23,7 +25,13 @@ void closeFd(int fd) {
 
 }  // namespace
 
-DupFd::~DupFd() { closeFd(fd); }
+DupFd::DupFd(int duplicate) : fd(duplicate) { slot = FileSlots::instance().take(&slotId); }
+
+DupFd::~DupFd() {
+  // Out of every ring's table first: the file is closed once this returns.
+  if (slot >= 0) FileSlots::instance().give(slot, slotId);
+  closeFd(fd);
+}
 
 IoService::IoService(unsigned threadPoolThreads, unsigned ringEntries, Preference processDefault)
     : threads_(threadPoolThreads), ringEntries_(ringEntries), processDefault_(processDefault) {}
@@ -141,7 +149,8 @@ IoStatus IoService::associate(const std::shared_ptr<Port>& port, int fd, uint64_
     *error = errno;
     return IoStatus::SystemError;
   }
-  io.files.emplace(fd, Association{std::make_shared<DupFd>(dupFd), key, keyFlags});
+  io.files.emplace(fd, Association{std::make_shared<DupFd>(dupFd), key, keyFlags, static_cast<uint64_t>(st.st_dev),
+                                   static_cast<uint64_t>(st.st_ino)});
   return IoStatus::Ok;
 #endif
 }
@@ -164,14 +173,20 @@ IoStatus IoService::dissociate(const Port* port, int fd) {
 
 IoStatus IoService::lookup(const Port* port, int fd, Target* target) {
 #ifndef _WIN32
+  // The caller's fd must be open: an operation on a closed fd is refused, as it is on Windows
+  // (even while its association remains: that runs on the duplicate). It must also still name
+  // the file associated: a number closed and reused by another file is not associated (yet), and
+  // the old file is never read through it. (The fstat needs no lock.)
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return IoStatus::BadFd;
   std::lock_guard<std::mutex> lock(mutex_);
   PortIo* io = findLocked(port);
-  if (io == nullptr) return ::fcntl(fd, F_GETFD) < 0 ? IoStatus::BadFd : IoStatus::NotAssociated;
+  if (io == nullptr) return IoStatus::NotAssociated;
   auto it = io->files.find(fd);
-  if (it == io->files.end()) return ::fcntl(fd, F_GETFD) < 0 ? IoStatus::BadFd : IoStatus::NotAssociated;
-  // The caller's fd must still be open: an operation on a closed fd is refused, as it is on
-  // Windows (the association itself runs on the duplicate).
-  if (::fcntl(fd, F_GETFD) < 0) return IoStatus::BadFd;
+  if (it == io->files.end()) return IoStatus::NotAssociated;
+  if (static_cast<uint64_t>(st.st_dev) != it->second.dev || static_cast<uint64_t>(st.st_ino) != it->second.ino) {
+    return IoStatus::NotAssociated;
+  }
   *target = Target{it->second.dup, it->second.dup->fd, it->second.key, it->second.keyFlags, io->backend};
   return IoStatus::Ok;
 #else

@@ -8,7 +8,9 @@
 // closed by dissociate(), by closePort(), or when the port is gone.
 //
 // Locking: `mutex_` guards `ports_` and the backend slots. It is never held while calling into a
-// backend's drain (which blocks) or into a Port.
+// backend's drain (which blocks) or into a Port. A duplicate that closes while it is held (an
+// association erased with no operation in flight) clears its registered-file slot in every ring:
+// the order is mutex_, then FileSlots' mutex, then a ring's submit lock (file_slots.h).
 #pragma once
 
 #include <cstdint>
@@ -37,10 +39,13 @@ enum class IoStatus : int {
 };
 
 // A private duplicate of a caller's descriptor, closed when the last holder (the association,
-// or an operation still running on it) lets go.
+// or an operation still running on it) lets go. It holds a registered-file slot (file_slots.h)
+// while it is open, or none (-1); closing it clears the slot in every ring first.
 struct DupFd {
   int fd;
-  explicit DupFd(int duplicate) : fd(duplicate) {}
+  int slot = -1;
+  uint64_t slotId = 0;
+  explicit DupFd(int duplicate);
   ~DupFd();
   DupFd(const DupFd&) = delete;
   DupFd& operator=(const DupFd&) = delete;
@@ -48,7 +53,7 @@ struct DupFd {
 
 struct Target {
   std::shared_ptr<DupFd> dup;  // the duplicate to run on (put it in Op::fdHolder)
-  int fd;  // dup->fd
+  int fd;  // dup->fd (its slot: dup->slot, dup->slotId)
   uint64_t key;
   uint32_t keyFlags;
   Backend* backend;
@@ -75,7 +80,9 @@ class IoService {
   IoStatus dissociate(const Port* port, int fd);
 
   // Where an operation on (port, fd) runs. BadFd when the caller's fd is closed (even if the
-  // association remains), NotAssociated when there is none. Thread-safe.
+  // association remains), NotAssociated when there is none, or when the number now names
+  // another file than the one associated (closed and reused: the old file is never read).
+  // Thread-safe.
   IoStatus lookup(const Port* port, int fd, Target* target);
 
   // Cancels and waits for every operation on `port`, then forgets its associations. For close().
@@ -101,6 +108,7 @@ class IoService {
     std::shared_ptr<DupFd> dup;
     uint64_t key;
     uint32_t keyFlags;
+    uint64_t dev, ino;  // the file associated, to tell it from a file that reused the number
   };
   struct PortIo {
     std::weak_ptr<Port> port;
