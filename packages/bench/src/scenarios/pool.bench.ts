@@ -12,6 +12,8 @@
  * until that task's promise settles (workers booting, the task module loading, the first round
  * trip), each run a fresh pool, destroyed after.
  *
+ * Each case first warms the pool up for one round, unmeasured (see warmUp), then sizes its runs.
+ *
  * The busy machine: the 64-in-flight case again, while one CPU-bound thread per core spins
  * beside the pool (harness/busy.ts). The spinners start right before each pool's timed runs (its
  * warm-up included) and stop right after them, the same for every pool in the run.
@@ -61,10 +63,23 @@ function drive(pool: Pool, total: number, window: number): Promise<number> {
   })
 }
 
+/**
+ * Runs tasks with `window` in flight for one round (`budget.roundSeconds`), unmeasured: a pool's
+ * first rows would otherwise measure its threads starting and its code warming up (a fresh pool
+ * of 2 threads boots its workers and reaches its steady rate only some hundreds of milliseconds
+ * in), while its later rows would not. Every pool gets the same warm-up before each case.
+ */
+async function warmUp(pool: Pool, window: number, budget: Budget): Promise<void> {
+  const until = performance.now() + budget.roundSeconds * 1000
+  do await drive(pool, FIRST, window)
+  while (performance.now() < until)
+}
+
 /** The timed runs of `window` tasks in flight, with `spinners` CPU-bound threads beside them (0: none). */
 async function timedRuns(pool: Pool, window: number, spinners: number, budget: Budget): Promise<number[]> {
   const busy = spinners > 0 ? await BusyMachine.start(spinners) : undefined
   try {
+    await warmUp(pool, window, budget)
     return await sizedRuns(budget, FIRST, (n) => drive(pool, n, window))
   } finally {
     await busy?.stop()
@@ -188,6 +203,6 @@ export const pool: Scenario = {
   name: 'pool',
   title: '4. Pool round trip',
   summary:
-    'a tiny task (returns its input) through PortPool.run, Piscina.run and poolifier FixedThreadPool.execute, same task, same thread count, 64 and 1000 tasks in flight, 64 in flight on a busy machine (one CPU-bound thread per core spinning beside the pool during each pool\'s runs), and the time from a new pool to its first result.',
+    'a tiny task (returns its input) through PortPool.run, Piscina.run and poolifier FixedThreadPool.execute, same task, same thread count, 64 and 1000 tasks in flight (each case after one unmeasured round of warm-up), 64 in flight on a busy machine (one CPU-bound thread per core spinning beside the pool during each pool\'s runs), and the time from a new pool to its first result.',
   run,
 }
