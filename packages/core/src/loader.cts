@@ -37,14 +37,24 @@ function run(script: Script): Exports {
   return bundle.exports
 }
 
+/** The addon, or undefined when it does not load. */
+function codeCacheStore(): CodeCacheStore | undefined {
+  try {
+    return createRequire(file)('@iocp/native') as CodeCacheStore
+  } catch {
+    return undefined
+  }
+}
+
 /** The bundle's exports, and how this thread compiled it (for tests and diagnostics). */
 function load(): { exports: Exports; compiledWith: string } {
   // Node maps stack frames through source maps (--enable-source-maps) only for what its own
   // loaders compiled: then the bundle is required as usual, and compiled without a cache.
   if (process.sourceMapsEnabled) return { exports: require('./core.cjs') as Exports, compiledWith: 'require() (source maps on)' }
   // A thread other than the main one loads the addon here, first: the bundle needs it anyway,
-  // and it holds the process's code cache.
-  const store = isMainThread ? undefined : (createRequire(file)('@iocp/native') as CodeCacheStore)
+  // and it holds the process's code cache. If it does not load, the bundle says why when a port
+  // is first used, as on the main thread.
+  const store = isMainThread ? undefined : codeCacheStore()
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`, {
     filename: file,
     cachedData: store?.codeCache(),
@@ -60,7 +70,15 @@ function load(): { exports: Exports; compiledWith: string } {
     addon.setCodeCache(script.createCachedData())
   })
   const rejected = script.cachedDataRejected
-  const compiledWith = store === undefined ? 'no cache (main thread)' : rejected === false ? 'code cache' : rejected ? 'code cache rejected' : 'no cache yet'
+  const compiledWith = isMainThread
+    ? 'no cache (main thread)'
+    : store === undefined
+      ? 'no cache (the addon did not load)'
+      : rejected === false
+        ? 'code cache'
+        : rejected
+          ? 'code cache rejected'
+          : 'no cache yet'
   return { exports, compiledWith }
 }
 
