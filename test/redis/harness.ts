@@ -5,7 +5,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll } from 'vitest'
+import { PortPool } from '@iocp/core'
+import { PoolForwarder, RemotePool } from '@iocp/redis'
 import { startRedisServer, type RedisServer, type RedisServerOptions } from '@iocp/redis/server'
+import { Redis } from 'ioredis'
 
 /** Starts a redis-server before the suite and stops it after; `get()` returns it. */
 export function useRedisServer(options: RedisServerOptions = {}): { get(): RedisServer } {
@@ -22,6 +25,41 @@ export function useRedisServer(options: RedisServerOptions = {}): { get(): Redis
       return server
     },
   }
+}
+
+/** What {@link useInProcessPool} makes. */
+export interface InProcessPool {
+  pool: PortPool
+  forwarder: PoolForwarder
+  client: RemotePool
+  admin: Redis
+}
+
+/**
+ * Before the suite: a PortPool on `task` (`threads` threads, as many at once), a PoolForwarder
+ * serving it under `name`, a RemotePool client of that name and a plain connection, handed to
+ * `use`; after the suite, all of them closed.
+ */
+export function useInProcessPool(
+  redis: { get(): RedisServer },
+  task: URL,
+  options: { name: string; threads: number; claimIdleMs: number },
+  use: (made: InProcessPool) => void,
+): void {
+  const made: Partial<InProcessPool> = {}
+  beforeAll(async () => {
+    made.pool = new PortPool({ filename: task, threads: options.threads, concurrency: options.threads })
+    made.forwarder = await PoolForwarder.start({ redis: redis.get().url, pool: made.pool, name: options.name, claimIdleMs: options.claimIdleMs })
+    made.client = await RemotePool.connect({ redis: redis.get().url, name: options.name })
+    made.admin = new Redis(redis.get().url)
+    use(made as InProcessPool)
+  })
+  afterAll(async () => {
+    await made.client?.close()
+    await made.forwarder?.close()
+    await made.pool?.close()
+    made.admin?.disconnect()
+  })
 }
 
 /** A pool name no other test uses. */

@@ -1,11 +1,11 @@
 // RemotePool + PoolForwarder against a real redis-server: results and errors come back to the
 // caller's promise, retries are bounded and end on the dead-letter stream, idempotency keys,
 // cancellation, back-pressure, bad input, an unreachable Redis, close and destroy.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { AbortError, PortPool, QueueFullError } from '@iocp/core'
 import { DeadLetterError, PoolForwarder, RedisUnavailableError, RemoteClosedError, RemotePool, RemoteTaskError } from '@iocp/redis'
 import { Redis } from 'ioredis'
-import { startConsumer, uniqueName, useRedisServer } from './harness.js'
+import { startConsumer, uniqueName, useInProcessPool, useRedisServer } from './harness.js'
 
 const redis = useRedisServer()
 const task = new URL('../fixtures/redis-task.mjs', import.meta.url)
@@ -17,17 +17,8 @@ describe('RemotePool with an in-process forwarder', () => {
   let client: RemotePool
   let admin: Redis
 
-  beforeAll(async () => {
-    pool = new PortPool({ filename: task, threads: 2, concurrency: 2 })
-    forwarder = await PoolForwarder.start({ redis: redis.get().url, pool, name, claimIdleMs: 5000 })
-    client = await RemotePool.connect({ redis: redis.get().url, name })
-    admin = new Redis(redis.get().url)
-  })
-  afterAll(async () => {
-    await client?.close()
-    await forwarder?.close()
-    await pool?.close()
-    admin?.disconnect()
+  useInProcessPool(redis, task, { name, threads: 2, claimIdleMs: 5000 }, (made) => {
+    ;({ pool, forwarder, client, admin } = made)
   })
 
   it('resolves each run() with its own task result', async () => {

@@ -3,11 +3,11 @@
 // shorter encoding than v8's), batches bigger than one call may carry are cut by size, a stream
 // entry that is no task is moved to the dead-letter stream instead of being lost, and an outcome
 // whose task another consumer took over meanwhile is dropped while the rest of the batch settles.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { PortPool } from '@iocp/core'
 import { PoolForwarder, RemoteClosedError, RemotePool } from '@iocp/redis'
 import { Redis } from 'ioredis'
-import { uniqueName, useRedisServer } from './harness.js'
+import { uniqueName, useInProcessPool, useRedisServer } from './harness.js'
 
 const redis = useRedisServer()
 const task = new URL('../fixtures/redis-task.mjs', import.meta.url)
@@ -19,17 +19,8 @@ describe('values and foreign entries', () => {
   let client: RemotePool
   let admin: Redis
 
-  beforeAll(async () => {
-    pool = new PortPool({ filename: task, threads: 1, concurrency: 1 })
-    forwarder = await PoolForwarder.start({ redis: redis.get().url, pool, name, claimIdleMs: 60_000 })
-    client = await RemotePool.connect({ redis: redis.get().url, name })
-    admin = new Redis(redis.get().url)
-  })
-  afterAll(async () => {
-    await client?.close()
-    await forwarder?.close()
-    await pool?.close()
-    admin?.disconnect()
+  useInProcessPool(redis, task, { name, threads: 1, claimIdleMs: 60_000 }, (made) => {
+    ;({ pool, forwarder, client, admin } = made)
   })
 
   it('brings numbers, strings and everything else back as they went', async () => {
