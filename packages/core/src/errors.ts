@@ -21,6 +21,11 @@ export const ErrorCode = {
   OutOfRange: 'ERR_OUT_OF_RANGE',
   /** An argument has the right type but a value that cannot be used (a `TypeError`). */
   InvalidArgValue: 'ERR_INVALID_ARG_VALUE',
+  /**
+   * Another copy of @iocp/core, of an incompatible version, already drives @iocp/native in this
+   * thread (an `Error`): install one version of @iocp/core.
+   */
+  IncompatibleCopy: 'ERR_IOCP_INCOMPATIBLE_COPY',
 } as const
 
 /** One of the values of {@link ErrorCode}. */
@@ -127,6 +132,19 @@ export const Errors = {
         `${name}.${key} is not an option of ${owner} (the options are ${known.join(', ')}); check its spelling`,
       ),
       ErrorCode.InvalidArgValue,
+    ),
+  /**
+   * Two copies of @iocp/core that share one @iocp/native speak different versions of their
+   * per-thread protocol (port/thread-state.ts), so they cannot share this thread's addon.
+   */
+  incompatibleCopy: (theirs: number, ours: number): CodedError<Error> =>
+    coded(
+      new Error(
+        `Another copy of @iocp/core (thread-state protocol ${theirs}) already uses @iocp/native in this thread, ` +
+          `and this copy speaks protocol ${ours}: two versions of @iocp/core share one @iocp/native. ` +
+          'Install a single version of @iocp/core (check `npm ls @iocp/core`).',
+      ),
+      ErrorCode.IncompatibleCopy,
     ),
   /** `name` has the right type but an unusable value. */
   invalidValue: (name: string, expected: string, value: unknown): CodedError<TypeError> =>

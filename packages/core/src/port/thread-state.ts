@@ -15,6 +15,13 @@
  *   the waiter stays in the map, marked settled, until the callback arrives and bounces it.
  * - The main thread's exit hook (`closeAllPorts()` on 'exit') is installed by @iocp/native's
  *   index.js when the addon loads, not here.
+ *
+ * Two copies of this package in one thread (two versions of @iocp/core over one deduplicated
+ * @iocp/native, or a bundle beside node_modules) share one addon instance, and the addon keeps
+ * one scratch and one delivery callback per thread: a second `init` would take both from the
+ * first copy, whose async waiters would then never settle. So the state hangs off the binding
+ * object itself (one per thread and addon instance), and every copy that speaks the same
+ * {@link THREAD_STATE_PROTOCOL} uses it; a copy that speaks another gets a clear error.
  */
 import { createRequire } from 'node:module'
 import { threadId } from 'node:worker_threads'
@@ -72,21 +79,46 @@ export interface ThreadState {
   readonly stats: Float64Array
   /** This thread's consumer block (layout.ts, C_*), shared with the engine. */
   readonly consumer: Int32Array
+  /** The waiter whose `getAsync()` is in progress, in case the addon delivers before returning. */
+  registering: AsyncWaiter | undefined
+}
+
+/**
+ * The shape of {@link ThreadState}, {@link AsyncWaiter} and the delivery callback, as copies of
+ * this package share them (see the file comment): bump it when any of them changes.
+ */
+export const THREAD_STATE_PROTOCOL = 1
+
+/** Where a thread's state hangs off the binding object. */
+const THREAD_STATE = Symbol.for('@iocp/core.threadState')
+
+interface Attached {
+  readonly protocol: number
+  readonly state: ThreadState
 }
 
 let state: ThreadState | undefined
-/** The waiter whose `getAsync()` is in progress, in case the addon delivers before returning. */
-let registering: AsyncWaiter | undefined
 
 /** This thread's state, initialising the addon on first use. */
 export function thread(): ThreadState {
-  return (state ??= init())
+  return (state ??= attach())
 }
 
-function init(): ThreadState {
+function attach(): ThreadState {
   const require = createRequire(import.meta.url)
   // index.js assigns the binding to module.exports (node-gyp-build), so require returns it.
-  const binding = require('@iocp/native') as NativeBinding
+  const binding = require('@iocp/native') as NativeBinding & { [THREAD_STATE]?: Attached }
+  const attached = binding[THREAD_STATE]
+  if (attached !== undefined) {
+    if (attached.protocol === THREAD_STATE_PROTOCOL) return attached.state
+    throw Errors.incompatibleCopy(attached.protocol, THREAD_STATE_PROTOCOL)
+  }
+  const fresh = init(binding)
+  Object.defineProperty(binding, THREAD_STATE, { value: { protocol: THREAD_STATE_PROTOCOL, state: fresh } satisfies Attached })
+  return fresh
+}
+
+function init(binding: NativeBinding): ThreadState {
   if (
     binding.PACKET_WORDS !== PACKET_WORDS ||
     binding.FLAG_KEY_BIGINT !== FLAG_KEY_BIGINT ||
@@ -98,8 +130,15 @@ function init(): ThreadState {
   }
   checkLayout(binding.LAYOUT)
   const scratch = new Uint32Array(INITIAL_SCRATCH_PACKETS * PACKET_WORDS)
-  const block = binding.init(scratch, threadId, onAsync)
-  return {
+  // The callback reaches the state through this cell, which is set before any delivery can come.
+  const cell: { state?: ThreadState } = {}
+  const block = binding.init(
+    scratch,
+    threadId,
+    (id: number, status: number, keyLo: number, keyHi: number, ovLo: number, ovHi: number, bytes: number, flags: number) =>
+      onAsync(cell.state!, id, status, keyLo, keyHi, ovLo, ovHi, bytes, flags),
+  )
+  return (cell.state = {
     binding,
     scratch,
     scratch64: view64(scratch),
@@ -109,7 +148,8 @@ function init(): ThreadState {
     // Without the addon's shared memory (a runtime that forbids it), a block that never names
     // a port keeps every get on the native path.
     consumer: block === undefined ? new Int32Array(C_CONSUMER_WORDS) : new Int32Array(block),
-  }
+    registering: undefined,
+  })
 }
 
 /** Grows the scratch to hold at least `packets` packets (at most {@link MAX_BATCH}). */
@@ -132,12 +172,12 @@ export function ensureScratch(s: ThreadState, packets: number): void {
  * is not added to the map.
  */
 export function registerWaiter(s: ThreadState, waiter: AsyncWaiter): number {
-  registering = waiter
+  s.registering = waiter
   let id: number
   try {
     id = waiter.port.getAsync()
   } finally {
-    registering = undefined
+    s.registering = undefined
   }
   if (id > 0 && !waiter.settled) s.waiters.set(id, waiter)
   return id
@@ -167,6 +207,7 @@ export function finishWaiter(waiter: AsyncWaiter): void {
  * waiter. Returns whether the packet was taken.
  */
 function onAsync(
+  s: ThreadState,
   id: number,
   status: number,
   keyLo: number,
@@ -176,11 +217,11 @@ function onAsync(
   bytes: number,
   flags: number,
 ): boolean {
-  const waiters = state!.waiters
+  const waiters = s.waiters
   let waiter = waiters.get(id)
   if (waiter === undefined) {
-    waiter = registering
-    registering = undefined
+    waiter = s.registering
+    s.registering = undefined
     if (waiter === undefined) return false
   } else {
     waiters.delete(id)
@@ -202,7 +243,7 @@ function onAsync(
       bytes,
       u64Of(ovLo, ovHi, (flags & FLAG_OVERLAPPED_BIGINT) !== 0),
       // Taken only now that the packet is accepted: a refused one goes back with its payload.
-      (flags & FLAG_HAS_DATA) !== 0 ? state!.binding.takeAsyncData() : undefined,
+      (flags & FLAG_HAS_DATA) !== 0 ? s.binding.takeAsyncData() : undefined,
       flags,
     ),
   )
