@@ -45,6 +45,7 @@ const common = {
   format: 'cjs',
   sourcemap: 'linked',
   sourcesContent: false,
+  charset: 'ascii',
   logLevel: 'warning',
 }
 
@@ -60,6 +61,13 @@ await build({
   // ('use strict' first: esbuild's own comes after the banner, where it is no directive.)
   banner: { js: "'use strict';\nconst bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 })
+
+// The loader reads the bundle as latin1 (faster than UTF-8, and V8 keeps it one byte per
+// character), which equals UTF-8 only for ASCII. esbuild escapes every other character of the
+// code (charset: 'ascii') but keeps comments as written: there, each one becomes '?', as many
+// as its UTF-16 length, so that no column of the source map moves.
+const bundled = readFileSync(join(dist, 'core.cjs'), 'utf8')
+writeFileSync(join(dist, 'core.cjs'), bundled.replace(/[^\x00-\x7f]/gu, (char) => '?'.repeat(char.length)))
 
 await build({ ...common, entryPoints: ['src/pool/worker/entry.cts'], outfile: 'dist/worker-entry.cjs' })
 await build({ ...common, entryPoints: ['src/loader.cts'], outfile: 'dist/loader.cjs' })

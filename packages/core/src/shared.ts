@@ -3,6 +3,13 @@
  * one place for each, so that no file keeps its own copy.
  */
 
+/**
+ * The bundle's own `require()`: @iocp/core runs as one CommonJS file (dist/core.cjs, see
+ * src/loader.cts), and it resolves from dist/ as `createRequire(import.meta.url)` would. Using it
+ * spares each new pool worker loading `node:module`, which nothing else there needs.
+ */
+export const bundleRequire: NodeJS.Require = require
+
 /** Does nothing: a listener or callback that must exist but has nothing to do. */
 export function noop(): void {}
 

@@ -23,10 +23,10 @@
  * object itself (one per thread and addon instance), and every copy that speaks the same
  * {@link THREAD_STATE_PROTOCOL} uses it; a copy that speaks another gets a clear error.
  */
-import { createRequire } from 'node:module'
 import { threadId } from 'node:worker_threads'
 import type { NativeBinding, NativePort } from '@iocp/native'
 import { Errors } from '../errors.js'
+import { bundleRequire } from '../shared.js'
 import { CLOSED, C_CONSUMER_WORDS, TERMINATING, checkLayout } from './layout.js'
 import {
   FLAG_HAS_DATA,
@@ -105,9 +105,8 @@ export function thread(): ThreadState {
 }
 
 function attach(): ThreadState {
-  const require = createRequire(import.meta.url)
   // index.js assigns the binding to module.exports (node-gyp-build), so require returns it.
-  const binding = require('@iocp/native') as NativeBinding & { [THREAD_STATE]?: Attached }
+  const binding = bundleRequire('@iocp/native') as NativeBinding & { [THREAD_STATE]?: Attached }
   const attached = binding[THREAD_STATE]
   if (attached !== undefined) {
     if (attached.protocol === THREAD_STATE_PROTOCOL) return attached.state

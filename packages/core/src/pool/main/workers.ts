@@ -25,12 +25,11 @@
  * dies before it took a start and the starts waiting outnumber the workers still booting, the
  * surplus starts are taken back from Piscina's queue (each is abortable) and counted as failed.
  */
-import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads'
 import type { Piscina } from 'piscina'
 import type { PortHandle } from '../../port/handle.js'
-import { noop, waitAsync } from '../../shared.js'
+import { bundleRequire, noop, waitAsync } from '../../shared.js'
 import { PoolErrors } from '../shared/errors.js'
 import { PISCINA_QUEUE_OPTIONS } from '../shared/piscina-symbols.js'
 import {
@@ -57,7 +56,7 @@ const WORKER_ENTRY = fileURLToPath(new URL('./worker-entry.cjs', import.meta.url
 /** Piscina's class, loaded by the first pool (so `import '@iocp/core'` does not load Piscina). */
 let PiscinaClass: typeof Piscina | undefined
 function loadPiscina(): typeof Piscina {
-  return (PiscinaClass ??= (createRequire(import.meta.url)('piscina') as typeof import('piscina')).Piscina)
+  return (PiscinaClass ??= (bundleRequire('piscina') as typeof import('piscina')).Piscina)
 }
 
 /** Failed starts in a row after which the pool gives up (see the file comment). */

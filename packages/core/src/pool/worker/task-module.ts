@@ -6,10 +6,9 @@
  * Worker side; one module per worker, loaded once.
  */
 import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { dirname, extname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { isThenable } from '../../shared.js'
+import { bundleRequire, isThenable } from '../../shared.js'
 
 /** A task function, as the task module exports it. */
 export type TaskFunction = (payload: unknown, ctx: unknown) => unknown
@@ -101,7 +100,7 @@ function isCommonJs(filename: string): boolean {
  * its own properties as named exports.
  */
 function requireNamespace(filename: string): TaskModule {
-  const exports = createRequire(filename)(filename) as unknown
+  const exports = bundleRequire(filename) as unknown
   const namespace: TaskModule = {}
   if (exports !== null && (typeof exports === 'object' || typeof exports === 'function')) {
     for (const key of Object.keys(exports)) namespace[key] = (exports as Record<string, unknown>)[key]
