@@ -34,7 +34,7 @@ const PORT_FUNCTIONS = {
   wakeLock: 'portWakeLock',
 }
 // Module functions that @iocp/core's loader calls before anything else (src/loader.cts).
-const MODULE_FUNCTIONS = ['setCodeCache', 'codeCache']
+const MODULE_FUNCTIONS = ['setCodeCache', 'codeCache', 'codeCacheFromWorker']
 for (const name of [...Object.values(PORT_FUNCTIONS), ...MODULE_FUNCTIONS]) {
   if (typeof addon[name] !== 'function') throw new Error(`@iocp/native: the addon lacks ${name} (stale build?)`)
 }
@@ -90,6 +90,7 @@ const binding = {
   takeAsyncData,
   setCodeCache: addon.setCodeCache,
   codeCache: addon.codeCache,
+  codeCacheFromWorker: addon.codeCacheFromWorker,
   debugCounts: addon.debugCounts,
   debugNativeProducers: (port, first, producers, perProducer) =>
     addon.debugNativeProducers(port.external, first, producers, perProducer),

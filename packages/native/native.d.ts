@@ -93,11 +93,14 @@ declare namespace binding {
     /** Inside the async callback: the payload of the packet being delivered (once). */
     takeAsyncData(): Uint8Array | undefined
     /** Keeps a copy of `bytes`, a V8 code cache of @iocp/core's bundle, for the threads of this
-     *  process that load the bundle later (src/binding/code_cache.cpp); the first one kept
-     *  stays. True if it was kept. */
-    setCodeCache(bytes: Uint8Array): boolean
+     *  process that load the bundle later (src/binding/code_cache.cpp): the first one kept
+     *  stays, except that the first one from a pool worker (`fromWorker`) replaces the main
+     *  thread's. True if it was kept. */
+    setCodeCache(bytes: Uint8Array, fromWorker: boolean): boolean
     /** A copy of the kept code cache, or undefined. */
     codeCache(): Buffer | undefined
+    /** Whether the kept code cache came from a pool worker. */
+    codeCacheFromWorker(): boolean
     /** Tests only: live native objects (handle-table entries, payloads not yet handed out). */
     debugCounts(): { ports: number, payloads: number }
     /** Tests only: C++ threads posting to `port` (see src/binding/debug_hooks.cpp). */

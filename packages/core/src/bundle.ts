@@ -7,5 +7,5 @@
  */
 export * from './index.js'
 export { default as startPoolLoop } from './pool/worker/loop.js'
-export { setCodeCacheSharer } from './pool/main/code-cache.js'
+export { setCodeCacheSharer } from './pool/shared/code-cache.js'
 export { setDynamicImport } from './pool/worker/task-module.js'

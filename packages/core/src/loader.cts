@@ -21,7 +21,7 @@ import { Script } from 'node:vm'
 import { isMainThread } from 'node:worker_threads'
 
 interface CodeCacheStore {
-  setCodeCache(bytes: Uint8Array): boolean
+  setCodeCache(bytes: Uint8Array, fromWorker: boolean): boolean
   codeCache(): Buffer | undefined
 }
 
@@ -63,12 +63,14 @@ function load(): { exports: Exports; compiledWith: string } {
   // node:vm's code can import() only behind a flag (and, with a cache, not at all): ES task
   // modules are imported from here, by Node's own loader.
   ;(exports['setDynamicImport'] as (load: (url: string) => Promise<unknown>) => void)((url) => import(url))
-  // Leaves this thread's code cache with the addon for the threads that start after it (the
-  // first one left in a process stays); the main thread's first PortPool calls it once its
-  // first worker is on its way.
-  ;(exports['setCodeCacheSharer'] as (share: (addon: CodeCacheStore) => void) => void)((addon) => {
-    addon.setCodeCache(script.createCachedData())
-  })
+  // Leaves this thread's code cache with the addon for the threads that start after it: the
+  // main thread's first PortPool calls it once its first worker is on its way, and the first
+  // pool worker that has run a task calls it when it goes idle (src/pool/shared/code-cache.ts).
+  ;(exports['setCodeCacheSharer'] as (share: (addon: CodeCacheStore, fromWorker: boolean) => void) => void)(
+    (addon, fromWorker) => {
+      addon.setCodeCache(script.createCachedData(), fromWorker)
+    },
+  )
   const rejected = script.cachedDataRejected
   const compiledWith = isMainThread
     ? 'no cache (main thread)'

@@ -136,8 +136,6 @@ export class PoolWorkers {
   readonly #assigned = new Set<number>()
   /** Every Piscina worker whose thread has not exited yet, by threadId. */
   readonly #watched = new Map<number, Watched>()
-  /** A loop has run (its start answered): the other minThreads loops may start. */
-  #warm = false
   /** Failed starts since the last start whose loop ran. */
   #failures = 0
   /** No more loops start. */
@@ -156,8 +154,8 @@ export class PoolWorkers {
     this.#loops = new Array<LoopRecord | undefined>(maxLoops).fill(undefined)
     this.#piscina = new (loadPiscina())({
       filename: WORKER_ENTRY,
-      // Piscina starts a worker for each start we give it, and none of its own: the first
-      // worker then boots alone (see ensure()), and a dead worker is replaced by our start.
+      // Piscina starts a worker for each start we give it, and none of its own: a dead worker
+      // is replaced by our start (see ensure()).
       minThreads: 0,
       // Room for workers on their way out (idle exits) next to the live ones; the loops
       // themselves never exceed maxThreads.
@@ -205,24 +203,27 @@ export class PoolWorkers {
   }
 
   /**
-   * Starts loops until `minThreads` run. Until a first loop runs, only one starts: booting a
-   * worker (Node, the addon, the task module) is CPU-bound, and workers booting side by side
-   * would each delay the first result (the rest start as soon as the first loop runs).
+   * Starts loops until `minThreads` run. All of them start at once, as Piscina starts its
+   * `minThreads`: a burst of tasks right after the constructor finds the whole pool booting. (Starting
+   * the rest only once the first loop ran kept the main thread busy creating workers just when
+   * the first result came back, and gained nothing on the first result.)
    */
   ensure(): void {
-    const target = this.#warm ? this.#options.minThreads : Math.min(this.#options.minThreads, 1)
+    const target = this.#options.minThreads
     while (!this.#stopped && this.live < target) {
       if (!this.start()) return
     }
   }
 
   /**
-   * The pool's first start, from its constructor: as {@link ensure}, but what `new Worker`
+   * The pool's first starts, from its constructor: as {@link ensure}, but what `new Worker`
    * throws for the options (a bad `execArgv`, an unclonable `workerData`) is thrown, with
-   * nothing left started.
+   * nothing left started (the first start tries them; the others have the same options).
    */
   boot(): void {
-    if (this.#options.minThreads > 0) this.start(true)
+    if (this.#options.minThreads === 0) return
+    this.start(true)
+    this.ensure()
   }
 
   /**
@@ -448,10 +449,6 @@ export class PoolWorkers {
   #onStarted(record: LoopRecord, result: StartResult): void {
     if (typeof result === 'number') {
       this.#failures = 0
-      if (!this.#warm) {
-        this.#warm = true
-        this.ensure()
-      }
       return
     }
     record.failure = PoolErrors.moduleFailed(this.#options.filename, decodeError(result.error))

@@ -72,6 +72,7 @@ import {
   tagOf,
   unwrapMovable,
 } from '../shared/codec.js'
+import { shareWorkerCodeCacheOnce } from '../shared/code-cache.js'
 import { PacketScope, TaskScope } from './task-context.js'
 import { PACKET_HANDLER, findFunction, loadTaskModule, type TaskFunction, type TaskModule } from './task-module.js'
 
@@ -164,6 +165,8 @@ class Loop {
   #settled: (() => void) | undefined
   /** Aborts the pending getAsync() of #nextWhileAwaiting(). */
   #wake: AbortController | undefined
+  /** A task has run here (its functions are compiled: see shareWorkerCodeCacheOnce). */
+  #ranTask = false
 
   constructor(init: LoopInit, module: TaskModule, tasks: CompletionPort, results: CompletionPort) {
     this.#init = init
@@ -199,7 +202,9 @@ class Loop {
         }
         if (packet === null) {
           // Nothing to do: let the event loop run once (microtasks, timers, console output),
-          // then wait in the port.
+          // then wait in the port. Once this worker has run a task, the functions it ran are
+          // compiled: the first such worker of the process leaves its code cache for the next.
+          if (this.#ranTask) shareWorkerCodeCacheOnce()
           await nextTurn()
           const timeout = this.#idleTimeout()
           packet = tasks.get(timeout)
@@ -296,6 +301,7 @@ class Loop {
       this.#results.post(SKIPPED_KEY, 0, id)
       return undefined
     }
+    this.#ranTask = true
     const started = this.#timing ? performance.now() : 0
     const relative = (packet.key as number) - TASK_BASE
     const tag = tagOf(relative)
