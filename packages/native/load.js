@@ -13,6 +13,14 @@ const fs = require('fs')
 const path = require('path')
 
 const PREBUILT = 'linux-x64 (glibc), linux-arm64 (glibc), win32-x64'
+// The file each prebuilt target has in prebuilds/<target>/ (scripts/prebuild.js writes them,
+// scripts/check-prebuilds.js checks them). The names carry node-gyp-build's tags: napi, and glibc
+// on Linux.
+const PREBUILD_FILES = {
+  'linux-x64': 'iocp.napi.glibc.node',
+  'linux-arm64': 'iocp.napi.glibc.node',
+  'win32-x64': 'iocp.napi.node',
+}
 
 function howToCompile () {
   const toolchain = {
@@ -43,6 +51,24 @@ function noBinary (cause, file) {
   return error
 }
 
+/**
+ * The prebuild that node-gyp-build would pick in this process, if it is there: looked for first,
+ * because node-gyp-build's lookup (loading it, a directory scan, parsing the tags) costs
+ * milliseconds in every new thread, and each PortPool worker loads the addon on its way to its
+ * first task. Its libc test is node-gyp-build's ($LIBC, else musl where /etc/alpine-release exists).
+ */
+function expectedPrebuild (dir) {
+  const target = `${process.platform}-${process.arch}`
+  const name = PREBUILD_FILES[target]
+  if (name === undefined) return undefined
+  if (process.platform === 'linux') {
+    const libc = process.env.LIBC || (fs.existsSync('/etc/alpine-release') ? 'musl' : 'glibc')
+    if (libc !== 'glibc') return undefined
+  }
+  const file = path.join(dir, 'prebuilds', target, name)
+  return fs.existsSync(file) ? file : undefined
+}
+
 /** The addon's exports; throws ERR_IOCP_NATIVE_NO_BINARY with what to do when nothing loads. */
 function loadAddon (dir) {
   if (process.env.IOCP_NATIVE_ADDON) return require(process.env.IOCP_NATIVE_ADDON)
@@ -51,7 +77,7 @@ function loadAddon (dir) {
   // the addon on its way to its first task.
   let file = path.join(dir, 'build', 'Release', 'iocp.node')
   try {
-    if (!fs.existsSync(file)) file = require('node-gyp-build').resolve(dir)
+    if (!fs.existsSync(file)) file = expectedPrebuild(dir) || require('node-gyp-build').resolve(dir)
   } catch (error) {
     throw noBinary(error)
   }
@@ -62,4 +88,4 @@ function loadAddon (dir) {
   }
 }
 
-module.exports = { loadAddon, howToCompile, describeProcess, PREBUILT }
+module.exports = { loadAddon, howToCompile, describeProcess, PREBUILT, PREBUILD_FILES }

@@ -144,6 +144,10 @@ describe('packed tarballs', () => {
         const out = run(process.execPath, [file], app)
         expect(JSON.parse(out.trim())).toEqual([1, '18446744073709551615n', 3])
       }
+      // The loader takes this machine's prebuild by its name, without node-gyp-build's lookup
+      // (milliseconds in every new thread): node-gyp-build is not even loaded.
+      const loaded = run(process.execPath, ['-e', "require('@iocp/native'); console.log(Object.keys(require.cache).filter((f) => /node-gyp-build|prebuilds/.test(f)).map((f) => f.split(/[\\\\/]node_modules[\\\\/]/).pop()).join(' '))"], app)
+      expect(loaded.trim()).toBe(`@iocp/native/prebuilds/${host}/${host.startsWith('linux') ? 'iocp.napi.glibc.node' : 'iocp.napi.node'}`)
     })
 
     it('an install that runs the install script takes the prebuild too, with no compiler', () => {

@@ -10,11 +10,12 @@
 const fs = require('fs')
 const path = require('path')
 
-const EXPECTED = {
-  'linux-x64/iocp.napi.glibc.node': 'elf-x86-64',
-  'linux-arm64/iocp.napi.glibc.node': 'elf-aarch64',
-  'win32-x64/iocp.napi.node': 'pe-x86-64',
-}
+const { PREBUILD_FILES } = require('../load')
+
+const MACHINES = { 'linux-x64': 'elf-x86-64', 'linux-arm64': 'elf-aarch64', 'win32-x64': 'pe-x86-64' }
+const EXPECTED = Object.fromEntries(
+  Object.entries(PREBUILD_FILES).map(([target, file]) => [`${target}/${file}`, MACHINES[target]]),
+)
 
 /** 'elf-x86-64' | 'elf-aarch64' | 'pe-x86-64' | a description of what else the bytes are. */
 function machineOf (file) {

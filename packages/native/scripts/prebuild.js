@@ -26,6 +26,7 @@ const fs = require('fs')
 const path = require('path')
 const { spawn, spawnSync } = require('child_process')
 const { gypTarget } = require('./gyp-target')
+const { PREBUILD_FILES } = require('../load')
 
 const pkgDir = path.resolve(__dirname, '..')
 const hostCxx = (arch) => (process.platform === 'linux' && process.arch === arch ? 'g++' : null)
@@ -34,20 +35,20 @@ const TARGETS = {
   'linux-x64': {
     platform: 'linux',
     cxx: hostCxx('x64') || 'x86_64-linux-gnu-g++',
-    file: 'iocp.napi.glibc.node',
+    file: PREBUILD_FILES['linux-x64'],
     debian: 'g++',
   },
   'linux-arm64': {
     platform: 'linux',
     cxx: hostCxx('arm64') || 'aarch64-linux-gnu-g++',
-    file: 'iocp.napi.glibc.node',
+    file: PREBUILD_FILES['linux-arm64'],
     debian: 'g++-aarch64-linux-gnu',
   },
   'win32-x64': {
     platform: 'win32',
     cxx: 'x86_64-w64-mingw32-g++-posix',
     dlltool: 'x86_64-w64-mingw32-dlltool',
-    file: 'iocp.napi.node',
+    file: PREBUILD_FILES['win32-x64'],
     debian: 'g++-mingw-w64-x86-64',
   },
 }
