@@ -84,6 +84,21 @@ std::vector<std::unique_ptr<Backend>> backends() {
   return out;
 }
 
+// Runs `body(service, preference)` with an IoService that prefers each backend in turn; io_uring
+// is skipped (and said so) where the kernel refuses it.
+template <typename Body>
+void forEachService(Body body) {
+  for (Preference pref : {Preference::ThreadPool, Preference::IoUring}) {
+    IoService service(2, 32, pref);
+    const char* why = nullptr;
+    if (pref == Preference::IoUring && service.backend(BackendKind::IoUring, &why) == nullptr) {
+      std::printf("  (io_uring skipped: %s)\n", why);
+      continue;
+    }
+    body(service, pref);
+  }
+}
+
 // Takes `count` packets from `port` as `self` (one consumer per thread for the whole test: a
 // consumer counts as running on the port until its next get).
 std::vector<Packet> take(Port& port, size_t count, Consumer& self) {
@@ -363,13 +378,8 @@ TEST(io_drain_owner_leaves_other_owners_ops) {
 // in-flight I/O nor lets a later op through; dissociate and closePort release everything.
 TEST(io_service_associations) {
   TempFile file;
-  for (Preference pref : {Preference::ThreadPool, Preference::IoUring}) {
-    IoService service(2, 32, pref);
+  forEachService([&](IoService& service, Preference pref) {
     const char* why = nullptr;
-    if (pref == Preference::IoUring && service.backend(BackendKind::IoUring, &why) == nullptr) {
-      std::printf("  (io_uring skipped: %s)\n", why);
-      continue;
-    }
     auto port = cctest::makePort(1);
     Consumer self(1);
     const int fd = ::open(file.path.c_str(), O_RDONLY);
@@ -405,7 +415,7 @@ TEST(io_service_associations) {
     service.closePort(port.get());
     CHECK(service.lookup(port.get(), fd, &target) != IoStatus::Ok);
     CHECK(held.expired());  // the duplicate closed with its association and its last op
-  }
+  });
 }
 
 #if defined(__linux__)
@@ -461,13 +471,8 @@ TEST(io_closed_and_reused_fd_never_reads_the_old_file_and_registered_files_are_l
   std::vector<unsigned char> fill(8192, 0xab);
   CHECK(::write(writer, fill.data(), fill.size()) == static_cast<ssize_t>(fill.size()));
   ::close(writer);
-  for (Preference pref : {Preference::ThreadPool, Preference::IoUring}) {
-    IoService service(2, 32, pref);
+  forEachService([&](IoService& service, Preference pref) {
     const char* why = nullptr;
-    if (pref == Preference::IoUring && service.backend(BackendKind::IoUring, &why) == nullptr) {
-      std::printf("  (io_uring skipped: %s)\n", why);
-      continue;
-    }
     auto port = cctest::makePort(1);
     Consumer self(1);
     int error = 0;
@@ -507,7 +512,7 @@ TEST(io_closed_and_reused_fd_never_reads_the_old_file_and_registered_files_are_l
     CHECK(closeEvent(watch, 10000));
     ::close(watch);
     std::printf("  %s\n", pref == Preference::IoUring ? "io_uring" : "thread-pool");
-  }
+  });
   ::unlink(second.c_str());
 }
 #endif
