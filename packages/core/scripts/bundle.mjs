@@ -17,8 +17,9 @@
 // esbuild rather than hand-concatenation or tsc's outFile (which cannot emit modules as one
 // CommonJS file with node: imports kept): it is small, fast (~100 ms here) and well kept.
 // Run after `tsc -b` (the root scripts do); it removes JavaScript that older builds left in
-// dist/ so that nothing can load a stale per-file module.
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+// dist/ so that nothing can load a stale per-file module, and the declarations of sources that
+// no longer exist (tsc -b leaves them, and the package would ship them).
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -29,11 +30,19 @@ const OUTPUTS = new Set(['core.cjs', 'core.cjs.map', 'loader.cjs', 'loader.cjs.m
 /** The bundle's export that is not API: the workers' entry takes it (src/bundle.ts). */
 const INTERNAL = new Set(['startPoolLoop', 'setCodeCacheSharer', 'setDynamicImport'])
 
+/** A declaration file (tsc's, or cjs-types.mjs's copy of it) whose source is gone: tsc -b leaves those. */
+function orphanDeclaration(file) {
+  const declared = /^(.*)\.d\.c?ts(\.map)?$/.exec(relative(dist, file))
+  if (declared === null) return false
+  return !['.ts', '.cts'].some((ext) => existsSync(join(root, 'src', `${declared[1]}${ext}`)))
+}
+
 function* stale(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const file = join(dir, entry.name)
     if (entry.isDirectory()) yield* stale(file)
     else if (/\.(c?js)(\.map)?$/.test(entry.name) && !OUTPUTS.has(relative(dist, file))) yield file
+    else if (orphanDeclaration(file)) yield file
   }
 }
 for (const file of stale(dist)) rmSync(file)

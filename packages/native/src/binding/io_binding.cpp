@@ -23,11 +23,17 @@
 #include "../io/op_pool.h"
 #include "../io/service.h"
 #include "native_port.h"
+#include "raw_args.h"
 #include "thread_state.h"
 
 namespace iocp {
 
 namespace {
+
+using raw::doubleOf;
+using raw::int32;
+using raw::intOf;
+using raw::u64Of;
 
 using io::IoStatus;
 
@@ -123,34 +129,6 @@ struct Call {
     io->flush();
   }
 };
-
-napi_value int32(napi_env env, int32_t value) {
-  napi_value result;
-  napi_create_int32(env, value, &result);
-  return result;
-}
-
-double doubleOf(napi_env env, napi_value value) {
-  double result = 0;
-  napi_get_value_double(env, value, &result);
-  return result;
-}
-
-int32_t intOf(napi_env env, napi_value value) {
-  int32_t result = 0;
-  napi_get_value_int32(env, value, &result);
-  return result;
-}
-
-uint64_t u64Of(napi_env env, napi_value value, uint32_t bigintFlag, uint32_t& flags) {
-  uint64_t result = 0;
-  bool lossless = false;
-  if (napi_get_value_bigint_uint64(env, value, &result, &lossless) == napi_ok) {
-    flags |= bigintFlag;
-    return result;
-  }
-  return static_cast<uint64_t>(doubleOf(env, value));
-}
 
 // (port, preference: 0 auto | 1 thread pool | 2 io_uring) -> IoStatus
 napi_value ioConfigure(napi_env env, napi_callback_info info) {

@@ -3,11 +3,17 @@
 #include <new>
 
 #include "handle_table.h"
+#include "raw_args.h"
 #include "thread_state.h"
 
 namespace iocp {
 
 namespace {
+
+using raw::doubleOf;
+using raw::int32;
+using raw::u64Of;
+using raw::uint32Of;
 
 // Type tag of the External. The hot functions rely on napi_get_value_external's own type check
 // (the argument comes from @iocp/core); the others also check the tag.
@@ -128,24 +134,6 @@ struct RawCall {
   bool ok() const { return self != nullptr; }
 };
 
-napi_value int32(napi_env env, int32_t value) {
-  napi_value result;
-  napi_create_int32(env, value, &result);
-  return result;
-}
-
-double doubleOf(napi_env env, napi_value value) {
-  double result = 0;
-  napi_get_value_double(env, value, &result);
-  return result;
-}
-
-uint32_t uint32Of(napi_env env, napi_value value) {
-  uint32_t result = 0;
-  napi_get_value_uint32(env, value, &result);
-  return result;
-}
-
 uint32_t* uint32ArrayOf(napi_env env, napi_value value, size_t* length) {
   napi_typedarray_type type;
   void* data = nullptr;
@@ -205,16 +193,6 @@ napi_value rawPortGetManyInto(napi_env env, napi_callback_info info) {
   const int64_t timeoutMs = static_cast<int64_t>(doubleOf(env, call.argv[3]));
   const int32_t result = receive(env, *call.state, *call.self, out, max, timeoutMs);
   return result == STATUS_EXCEPTION ? nullptr : int32(env, result);
-}
-
-uint64_t u64Of(napi_env env, napi_value value, uint32_t bigintFlag, uint32_t& flags) {
-  uint64_t result = 0;
-  bool lossless = false;
-  if (napi_get_value_bigint_uint64(env, value, &result, &lossless) == napi_ok) {
-    flags |= bigintFlag;
-    return result;
-  }
-  return static_cast<uint64_t>(doubleOf(env, value));
 }
 
 // (port, key: number | bigint, bytes, overlapped: number | bigint, data: Uint8Array | undefined)
