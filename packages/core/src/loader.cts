@@ -19,11 +19,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Script } from 'node:vm'
 import { isMainThread } from 'node:worker_threads'
+import type { NativeBinding } from '@iocp/native'
 
-interface CodeCacheStore {
-  setCodeCache(bytes: Uint8Array, fromWorker: boolean): boolean
-  codeCache(): Buffer | undefined
-}
+type CodeCacheStore = Pick<NativeBinding, 'setCodeCache' | 'codeCache'>
 
 type Exports = Record<string | symbol, unknown>
 

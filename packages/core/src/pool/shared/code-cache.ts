@@ -10,12 +10,10 @@
  *   thread's.
  */
 import { isMainThread } from 'node:worker_threads'
+import type { NativeBinding } from '@iocp/native'
 import { thread } from '../../port/thread-state.js'
 
-interface CodeCacheStore {
-  setCodeCache(bytes: Uint8Array, fromWorker: boolean): boolean
-  codeCacheFromWorker(): boolean
-}
+type CodeCacheStore = Pick<NativeBinding, 'setCodeCache' | 'codeCacheFromWorker'>
 
 type Sharer = (addon: CodeCacheStore, fromWorker: boolean) => void
 
