@@ -64,7 +64,7 @@ class NativePort {
   recoverHeld (threadId) { return addon.portRecoverHeld(this.external, threadId) }
   control () { return addon.portControl(this.external) }
   ring () { return addon.portRing(this.external) }
-  wakeLock () { addon.portWakeLock(this.external) }
+  wakeLock (word) { addon.portWakeLock(this.external, word) }
 }
 for (const method of Object.keys(PORT_FUNCTIONS)) {
   if (typeof NativePort.prototype[method] !== 'function') throw new Error(`@iocp/native: NativePort lacks ${method}`)

@@ -67,8 +67,9 @@ declare namespace binding {
     control(): ArrayBuffer | undefined
     /** The current ring and its generation (kRingGen), for a view that found its own stale. */
     ring(): [ArrayBuffer | undefined, number]
-    /** JS's unlock found the lock word at 2: wake one thread parked on it. */
-    wakeLock(): void
+    /** JS's unlock found the lock word `word` (kTailLock or kHeadLock) at 2: wake one thread
+     *  parked on it. */
+    wakeLock(word: number): void
   }
 
   /** shared_layout.h's word indices and the status codes (as positive numbers), from the addon. */

@@ -2,10 +2,11 @@
 // packages/core/src/port/shared-port.ts replayed on the same words in the same order, so that
 // ThreadSanitizer (which sees only C++) checks the whole protocol when these run beside the
 // engine's own post and get. JS's Atomics operations are sequentially consistent: they map to
-// seq_cst here. JS's plain typed-array accesses map to relaxed atomics (the lock orders them).
+// seq_cst here. JS's plain typed-array accesses map to relaxed atomics (the locks order them).
 // Keep this file in step with shared-port.ts: a change to one is a change to both.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -33,19 +34,21 @@ class JsMirror {
 
   // SharedPort.post: kOk, kFull or kSlow.
   int post(uint64_t key, uint32_t bytes, uint64_t overlapped) {
-    if (!lock()) return kSlow;
-    const uint32_t head = word(iocp::kHead), tail = word(iocp::kTail);
-    const uint32_t queued = tail - head;
-    if (word(iocp::kState) != 0 || word(iocp::kRingGen) != generation_ || queued > word(iocp::kRingMask) ||
-        (queued == 0 && word(iocp::kWaiting) != 0 &&
-         (word(iocp::kRunning) < word(iocp::kConcurrency) || word(iocp::kAsyncWaiting) != 0))) {
-      unlock();
+    if (!lock(iocp::kTailLock)) return kSlow;
+    if (word(iocp::kState) != 0 || word(iocp::kRingGen) != generation_ ||
+        (word(iocp::kWaiting) != 0 &&
+         (atomic(iocp::kRunning) < word(iocp::kConcurrency) || word(iocp::kAsyncWaiting) != 0))) {
+      unlock(iocp::kTailLock);
       return kSlow;
     }
-    const uint32_t capacity = word(iocp::kCapacity);
-    if (capacity != 0 && queued >= capacity) {
-      unlock();
-      return kFull;
+    const uint32_t tail = word(iocp::kTail);
+    const uint32_t postedLo = word(iocp::kPostedLo);
+    if (count(iocp::kPostedLo, iocp::kPostedHi) >= roomUntil_) {
+      const int status = room(tail, 1);
+      if (status != kOk) {
+        unlock(iocp::kTailLock);
+        return status;
+      }
     }
     const size_t at = size_t(tail & word(iocp::kRingMask)) * iocp::kSlotWords;
     auto put = [&](uint32_t i, uint32_t v) { (*ring_)[at + i].store(v, std::memory_order_relaxed); };
@@ -57,11 +60,10 @@ class JsMirror {
     put(iocp::kFlags, 0);
     put(iocp::kPayloadLo, 0);
     put(iocp::kPayloadHi, 0);
-    set(iocp::kTail, tail + 1);
-    const uint32_t posted = word(iocp::kPostedLo) + 1;
-    set(iocp::kPostedLo, posted);
-    if (posted == 0) set(iocp::kPostedHi, word(iocp::kPostedHi) + 1);
-    unlock();
+    store(iocp::kTail, tail + 1);
+    set(iocp::kPostedLo, postedLo + 1);
+    if (postedLo == 0xffffffffu) set(iocp::kPostedHi, word(iocp::kPostedHi) + 1);
+    unlock(iocp::kTailLock);
     return kOk;
   }
 
@@ -70,15 +72,20 @@ class JsMirror {
   bool get(iocp::Packet& out) {
     iocp::SharedBlock& b = *consumer_;
     if (b[iocp::kAssociated].load(std::memory_order_relaxed) != token_) return false;
-    if (!lock()) return false;
-    if (b[iocp::kConsumerRunning].load(std::memory_order_relaxed) != 0) {
-      b[iocp::kConsumerRunning].store(0, std::memory_order_relaxed);
-      set(iocp::kRunning, word(iocp::kRunning) - 1);
-    }
+    if (!lock(iocp::kHeadLock)) return false;
+    const bool counted = b[iocp::kConsumerRunning].load(std::memory_order_relaxed) != 0;
+    const uint32_t running = word(iocp::kRunning) - (counted ? 1 : 0);
     const uint32_t head = word(iocp::kHead);
-    if (word(iocp::kState) != 0 || head == word(iocp::kTail) || word(iocp::kRunning) >= word(iocp::kConcurrency) ||
-        word(iocp::kRingGen) != generation_) {
-      unlock();
+    const uint32_t dequeuedLo = word(iocp::kDequeuedLo);
+    const uint64_t dequeued = count(iocp::kDequeuedLo, iocp::kDequeuedHi);
+    if (word(iocp::kState) != 0 || (dequeued >= queuedUntil_ && queued(head, dequeued) == 0) ||
+        running >= word(iocp::kConcurrency) || word(iocp::kRingGen) != generation_) {
+      // SharedPort.#stopRunning
+      if (counted) {
+        b[iocp::kConsumerRunning].store(0, std::memory_order_relaxed);
+        store(iocp::kRunning, running);
+      }
+      unlock(iocp::kHeadLock);
       return false;
     }
     const size_t at = size_t(head & word(iocp::kRingMask)) * iocp::kSlotWords;
@@ -87,12 +94,14 @@ class JsMirror {
     const uint32_t ovLo = slot(iocp::kOverlappedLo), ovHi = slot(iocp::kOverlappedHi);
     const uint32_t bytes = slot(iocp::kBytes), flags = slot(iocp::kFlags);
     const uint32_t payloadLo = slot(iocp::kPayloadLo), payloadHi = slot(iocp::kPayloadHi);
-    set(iocp::kHead, head + 1);
-    set(iocp::kRunning, word(iocp::kRunning) + 1);
-    b[iocp::kConsumerRunning].store(1, std::memory_order_relaxed);
-    const uint32_t dequeued = word(iocp::kDequeuedLo) + 1;
-    set(iocp::kDequeuedLo, dequeued);
-    if (dequeued == 0) set(iocp::kDequeuedHi, word(iocp::kDequeuedHi) + 1);
+    store(iocp::kHead, head + 1);
+    if (!counted) {
+      // SharedPort.#startRunning
+      store(iocp::kRunning, running + 1);
+      b[iocp::kConsumerRunning].store(1, std::memory_order_relaxed);
+    }
+    set(iocp::kDequeuedLo, dequeuedLo + 1);
+    if (dequeuedLo == 0xffffffffu) set(iocp::kDequeuedHi, word(iocp::kDequeuedHi) + 1);
     if (word(iocp::kTrackHeld) != 0) {
       b[iocp::kHeldSlot + iocp::kKeyLo].store(keyLo, std::memory_order_relaxed);
       b[iocp::kHeldSlot + iocp::kKeyHi].store(keyHi, std::memory_order_relaxed);
@@ -102,7 +111,7 @@ class JsMirror {
       b[iocp::kHeldSlot + iocp::kFlags].store(flags, std::memory_order_relaxed);
       b[iocp::kHeldInBlock].store(1, std::memory_order_relaxed);
     }
-    unlock();
+    unlock(iocp::kHeadLock);
     out.key = uint64_t(keyHi) << 32 | keyLo;
     out.overlapped = uint64_t(ovHi) << 32 | ovLo;
     out.bytes = bytes;
@@ -113,28 +122,59 @@ class JsMirror {
   }
 
  private:
+  // A plain typed-array access (c[i]).
   uint32_t word(uint32_t i) const { return (*control_)[i].load(std::memory_order_relaxed); }
   void set(uint32_t i, uint32_t v) { (*control_)[i].store(v, std::memory_order_relaxed); }
+  // Atomics.load / Atomics.store.
+  uint32_t atomic(uint32_t i) const { return (*control_)[i].load(std::memory_order_seq_cst); }
+  void store(uint32_t i, uint32_t v) { (*control_)[i].store(v, std::memory_order_seq_cst); }
 
-  // Atomics.compareExchange(c, kLock, 0, 1) === 0, then SharedPort.#lockContended's polls.
-  bool lock() {
+  // Atomics.compareExchange(c, word, 0, 1) === 0, then SharedPort.#lockContended's polls.
+  bool lock(uint32_t lockWord) {
+    std::atomic<uint32_t>& w = (*control_)[lockWord];
     uint32_t expected = 0;
-    if ((*control_)[iocp::kLock].compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return true;
+    if (w.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return true;
     for (int i = 0; i < 64; ++i) {
       expected = 0;
-      if ((*control_)[iocp::kLock].load(std::memory_order_seq_cst) == 0 &&
-          (*control_)[iocp::kLock].compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) {
+      if (w.load(std::memory_order_seq_cst) == 0 && w.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) {
         return true;
       }
     }
     return false;
   }
-  // Atomics.exchange(c, kLock, 0) === 2 && native.wakeLock()
-  void unlock() {
-    if ((*control_)[iocp::kLock].exchange(0, std::memory_order_seq_cst) == 2) port_.wakeLockWaiter();
+  // Atomics.exchange(c, word, 0) === 2 && native.wakeLock(word)
+  void unlock(uint32_t lockWord) {
+    if ((*control_)[lockWord].exchange(0, std::memory_order_seq_cst) == 2) port_.wakeLockWaiter(lockWord == iocp::kHeadLock);
   }
 
-  void refreshRing() { ring_ = port_.ring(&generation_); }
+  // kPostedHi:kPostedLo or kDequeuedHi:kDequeuedLo (JS: a double, exact below 2^53).
+  uint64_t count(uint32_t lo, uint32_t hi) const { return uint64_t(word(hi)) << 32 | word(lo); }
+
+  // SharedPort.#room
+  int room(uint32_t tail, uint32_t n) {
+    const uint32_t queued = tail - atomic(iocp::kHead);
+    const uint64_t slots = uint64_t(word(iocp::kRingMask)) + 1;
+    const uint32_t capacity = word(iocp::kCapacity);
+    if (capacity != 0 && uint64_t(queued) + n > capacity) return kFull;
+    if (uint64_t(queued) + n > slots) return kSlow;
+    const uint64_t limit = capacity == 0 ? slots : std::min<uint64_t>(slots, capacity);
+    roomUntil_ = count(iocp::kPostedLo, iocp::kPostedHi) + limit - queued;
+    return kOk;
+  }
+
+  // SharedPort.#queued
+  uint32_t queued(uint32_t head, uint64_t dequeued) {
+    const uint32_t queued = atomic(iocp::kTail) - head;
+    queuedUntil_ = dequeued + queued;
+    return queued;
+  }
+
+  // SharedPort.#refreshRing
+  void refreshRing() {
+    ring_ = port_.ring(&generation_);
+    roomUntil_ = 0;
+    queuedUntil_ = 0;
+  }
 
   iocp::Port& port_;
   std::shared_ptr<iocp::SharedBlock> control_;
@@ -142,6 +182,8 @@ class JsMirror {
   std::shared_ptr<iocp::SharedBlock> ring_;
   uint32_t generation_ = 0;
   uint32_t token_ = 0;
+  uint64_t roomUntil_ = 0;    // SharedPort.#roomUntil
+  uint64_t queuedUntil_ = 0;  // SharedPort.#queuedUntil
 };
 
 }  // namespace cctest

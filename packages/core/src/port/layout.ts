@@ -6,25 +6,26 @@
  * literal constants here so that V8 folds them into the fast path.
  */
 
-/** Control block words (ControlWord). */
-export const K_LOCK = 0
-export const K_STATE = 1
-export const K_RUNNING = 2
-export const K_CONCURRENCY = 3
-export const K_WAITING = 4
-export const K_ASYNC_WAITING = 5
-export const K_HEAD = 6
-export const K_TAIL = 7
-export const K_RING_MASK = 8
-export const K_RING_GEN = 9
-export const K_CAPACITY = 10
-export const K_POSTED_LO = 11
-export const K_POSTED_HI = 12
-export const K_DEQUEUED_LO = 13
-export const K_DEQUEUED_HI = 14
-export const K_TRACK_HELD = 15
-export const K_TOKEN = 16
-export const K_CONTROL_WORDS = 32
+/** Control block words (ControlWord): the producer line, the consumer line, the shared line. */
+export const K_TAIL_LOCK = 0
+export const K_TAIL = 1
+export const K_POSTED_LO = 2
+export const K_POSTED_HI = 3
+export const K_HEAD_LOCK = 16
+export const K_HEAD = 17
+export const K_DEQUEUED_LO = 18
+export const K_DEQUEUED_HI = 19
+export const K_STATE = 32
+export const K_RUNNING = 33
+export const K_WAITING = 34
+export const K_ASYNC_WAITING = 35
+export const K_RING_MASK = 36
+export const K_RING_GEN = 37
+export const K_CONCURRENCY = 38
+export const K_CAPACITY = 39
+export const K_TRACK_HELD = 40
+export const K_TOKEN = 41
+export const K_CONTROL_WORDS = 48
 
 /** Words of a ring slot (SlotWord). */
 export const S_KEY_LO = 0
@@ -53,7 +54,8 @@ export const FULL = -2
 export const TERMINATING = -3
 
 const EXPECTED: Readonly<Record<string, number>> = {
-  kLock: K_LOCK,
+  kTailLock: K_TAIL_LOCK,
+  kHeadLock: K_HEAD_LOCK,
   kState: K_STATE,
   kRunning: K_RUNNING,
   kConcurrency: K_CONCURRENCY,

@@ -1,18 +1,28 @@
 /**
  * The packet path in shared memory: `post()` and a `get()` that finds a packet it may take run
- * here, in JS, on the port's control block and ring, under the port's lock word, with no call
- * into native code. The engine (packages/native/src/port/port.cpp) runs the same steps on the
- * same words under the same lock, so the two are one algorithm in two languages; the cctest
- * `js_mirror.h` replays these steps in C++ so that ThreadSanitizer checks the whole protocol.
+ * here, in JS, on the port's control block and ring, with no call into native code. The engine
+ * (packages/native/src/port/port.cpp) runs the same steps on the same words, so the two are one
+ * algorithm in two languages; the cctest `js_mirror.h` replays these steps in C++ so that
+ * ThreadSanitizer checks the whole protocol.
  *
- * The protocol (docs/architecture.md, "The shared-memory packet path"):
- * - Lock: `compareExchange(kLock, 0, 1)`, polled up to {@link LOCK_POLLS} times while it is taken;
- *   then the call is made in native code instead (which spins, then parks). Unlock: `exchange(kLock, 0)`, and a native wake only when the old
- *   value was 2 (a thread sleeps on the lock). Atomics are sequentially consistent, so the
- *   plain typed-array accesses between them are ordered with every other holder's.
+ * The protocol (docs/architecture.md, "The shared-memory packet path" and "The two locks"):
+ * - Two locks, each one word: a post takes the tail lock, a get the head lock, so a producer and
+ *   a consumer never wait for each other or take turns owning one cache line. The engine takes
+ *   both for every call. Lock: `compareExchange(word, 0, 1)`, polled up to {@link LOCK_POLLS}
+ *   times while it is taken; then the call is made in native code instead (which spins, then
+ *   parks). Unlock: `exchange(word, 0)`, and a native wake only when the old value was 2 (a
+ *   thread sleeps on the word).
+ * - What a post and a get share is crossed with `Atomics` (sequentially consistent): a post
+ *   writes the slot and then stores the tail, which publishes it; a get loads the tail before
+ *   it reads a slot, and stores the head after, which frees the slot for posts. A post loads the
+ *   head and the running count; a get stores the running count only when it changes (a thread
+ *   that ends one delivery and takes the next packet still counts once). Every other word is
+ *   written only under the lock the reader holds, so plain typed-array accesses suffice.
  * - Post takes the fast path only when the port is open, the ring has room, and no linked waiter
- *   could take the packet (the queue is non-empty, or nobody waits, or nobody may run): handing a
- *   packet to a waiter means waking it, which is native code.
+ *   may take a packet (nobody waits, or nobody may run): handing a packet to a waiter means
+ *   waking it, which is native code. Waiters change only under both locks, so a post sees them
+ *   exactly; the running count may drop under it, but only inside a get that then takes a
+ *   packet or makes the call in native code, where the engine sees the packet posted.
  * - Get takes the fast path only when this thread's consumer block names this port (the engine
  *   sets that in a native get, and clears it for getAsync, blocking() and moves), the port is
  *   open, and the concurrency rule lets the thread run once its previous delivery ends.
@@ -33,7 +43,8 @@ import {
   K_DEQUEUED_HI,
   K_DEQUEUED_LO,
   K_HEAD,
-  K_LOCK,
+  K_HEAD_LOCK,
+  K_TAIL_LOCK,
   K_POSTED_HI,
   K_POSTED_LO,
   K_RING_GEN,
@@ -72,7 +83,8 @@ const LOCK_POLLS = 64
  */
 function lockedControl(): Int32Array {
   const control = new Int32Array(K_CONTROL_WORDS)
-  control[K_LOCK] = 1
+  control[K_TAIL_LOCK] = 1
+  control[K_HEAD_LOCK] = 1
   return control
 }
 
@@ -88,6 +100,22 @@ export class SharedPort {
   /** This thread's consumer block. */
   readonly #consumer: Int32Array
   readonly #token: number
+  /**
+   * While the port's posted count (kPostedHi:kPostedLo) is below this, the ring has room for a
+   * post: the free slots this view last saw (from the head), added to the count then. Every post
+   * adds one to the count and takes one slot, whoever makes it, and gets only free slots, so a
+   * post needs no look at the head, which the consumers' cache line holds, until it runs out.
+   * The engine bumps kRingGen when the head moves back (requeue) or the ring is replaced, and
+   * then this is reset.
+   */
+  #roomUntil = 0
+  /**
+   * While the port's dequeued count (kDequeuedHi:kDequeuedLo) is below this, the queue holds a
+   * published packet for a get: the packets this view last saw (from the tail), added to the
+   * count then. Every take adds one to the count and every requeue removes one, in step with the
+   * head, so a get need not look at the tail, which the producers' cache line holds.
+   */
+  #queuedUntil = 0
 
   constructor(native: NativePort, binding: NativeBinding, consumer: Int32Array) {
     this.#native = native
@@ -107,9 +135,11 @@ export class SharedPort {
     if (ring === undefined) return
     this.#ring = new Uint32Array(ring)
     this.#generation = generation
+    this.#roomUntil = 0
+    this.#queuedUntil = 0
   }
 
-  /** Whether this view of the ring is stale (a racy read: only a hint to refresh). */
+  /** Whether this view of the ring (or its cached counts) is stale (a racy read: only a hint to refresh). */
   refreshIfStale(): void {
     if (Atomics.load(this.#control, K_RING_GEN) !== this.#generation && this.#generation !== -1) this.#refreshRing()
   }
@@ -119,15 +149,15 @@ export class SharedPort {
    * few dozen instructions, so the holder is usually done within a few polls, and a poll is far
    * cheaper than a call into native code. Out of line, so that the fast paths stay small.
    */
-  #lockContended(c: Int32Array): boolean {
+  #lockContended(c: Int32Array, word: number): boolean {
     for (let i = 0; i < LOCK_POLLS; i++) {
-      if (Atomics.load(c, K_LOCK) === 0 && Atomics.compareExchange(c, K_LOCK, 0, 1) === 0) return true
+      if (Atomics.load(c, word) === 0 && Atomics.compareExchange(c, word, 0, 1) === 0) return true
     }
     return false
   }
 
-  #unlock(): void {
-    if (Atomics.exchange(this.#control, K_LOCK, 0) === 2) this.#native.wakeLock()
+  #unlock(word: number): void {
+    if (Atomics.exchange(this.#control, word, 0) === 2) this.#native.wakeLock(word)
   }
 
   /**
@@ -136,23 +166,23 @@ export class SharedPort {
    */
   post(key: number, bytes: number, overlapped: number): number {
     const c = this.#control
-    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0 && !this.#lockContended(c)) return SLOW
-    const head = c[K_HEAD]!
-    const tail = c[K_TAIL]!
-    const queued = (tail - head) | 0
+    if (Atomics.compareExchange(c, K_TAIL_LOCK, 0, 1) !== 0 && !this.#lockContended(c, K_TAIL_LOCK)) return SLOW
     if (
       c[K_STATE] !== 0 ||
       c[K_RING_GEN] !== this.#generation ||
-      queued > c[K_RING_MASK]! ||
-      (queued === 0 && c[K_WAITING] !== 0 && (c[K_RUNNING]! < c[K_CONCURRENCY]! || c[K_ASYNC_WAITING] !== 0))
+      (c[K_WAITING] !== 0 && (Atomics.load(c, K_RUNNING) < c[K_CONCURRENCY]! || c[K_ASYNC_WAITING] !== 0))
     ) {
-      this.#unlock()
+      this.#unlock(K_TAIL_LOCK)
       return SLOW
     }
-    const capacity = c[K_CAPACITY]! >>> 0
-    if (capacity !== 0 && queued >>> 0 >= capacity) {
-      this.#unlock()
-      return FULL
+    const tail = c[K_TAIL]!
+    const postedLo = c[K_POSTED_LO]!
+    if (c[K_POSTED_HI]! * TWO_32 + (postedLo >>> 0) >= this.#roomUntil) {
+      const room = this.#room(c, tail, 1)
+      if (room !== OK) {
+        this.#unlock(K_TAIL_LOCK)
+        return room
+      }
     }
     const r = this.#ring
     const at = (tail & c[K_RING_MASK]!) << SLOT_SHIFT
@@ -166,11 +196,26 @@ export class SharedPort {
     r[at + S_FLAGS] = 0
     r[at + S_PAYLOAD_LO] = 0
     r[at + S_PAYLOAD_HI] = 0
-    c[K_TAIL] = (tail + 1) | 0
-    const posted = (c[K_POSTED_LO]! + 1) | 0
-    c[K_POSTED_LO] = posted
-    if (posted === 0) c[K_POSTED_HI] = (c[K_POSTED_HI]! + 1) | 0
-    this.#unlock()
+    Atomics.store(c, K_TAIL, (tail + 1) | 0)
+    c[K_POSTED_LO] = (postedLo + 1) | 0
+    if (postedLo === -1) c[K_POSTED_HI] = (c[K_POSTED_HI]! + 1) | 0
+    this.#unlock(K_TAIL_LOCK)
+    return OK
+  }
+
+  /**
+   * Looks at the head (the tail lock held): {@link OK} when `n` more packets fit in the ring and
+   * under the capacity, and then the room is cached in #roomUntil; {@link FULL} at the capacity;
+   * {@link SLOW} when the ring must grow (the engine does that).
+   */
+  #room(c: Int32Array, tail: number, n: number): number {
+    const queued = ((tail - Atomics.load(c, K_HEAD)) | 0) >>> 0
+    const slots = c[K_RING_MASK]! + 1
+    const capacity = c[K_CAPACITY]! >>> 0
+    if (capacity !== 0 && queued + n > capacity) return FULL
+    if (queued + n > slots) return SLOW
+    const room = Math.min(slots, capacity === 0 ? slots : capacity) - queued
+    this.#roomUntil = c[K_POSTED_HI]! * TWO_32 + (c[K_POSTED_LO]! >>> 0) + room
     return OK
   }
 
@@ -181,34 +226,38 @@ export class SharedPort {
    */
   postMany(words: Uint32Array, count: number): number {
     const c = this.#control
-    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0 && !this.#lockContended(c)) return SLOW
-    const head = c[K_HEAD]!
-    const tail = c[K_TAIL]!
-    const queued = (tail - head) | 0
-    const slots = c[K_RING_MASK]! + 1
-    let n = count
-    const capacity = c[K_CAPACITY]! >>> 0
-    if (capacity !== 0) n = Math.max(0, Math.min(n, capacity - (queued >>> 0)))
+    if (Atomics.compareExchange(c, K_TAIL_LOCK, 0, 1) !== 0 && !this.#lockContended(c, K_TAIL_LOCK)) return SLOW
     if (
       c[K_STATE] !== 0 ||
       c[K_RING_GEN] !== this.#generation ||
-      queued + n > slots ||
-      (queued === 0 && c[K_WAITING] !== 0 && (c[K_RUNNING]! < c[K_CONCURRENCY]! || c[K_ASYNC_WAITING] !== 0))
+      (c[K_WAITING] !== 0 && (Atomics.load(c, K_RUNNING) < c[K_CONCURRENCY]! || c[K_ASYNC_WAITING] !== 0))
     ) {
-      this.#unlock()
+      this.#unlock(K_TAIL_LOCK)
       return SLOW
     }
+    const tail = c[K_TAIL]!
+    const posted = c[K_POSTED_HI]! * TWO_32 + (c[K_POSTED_LO]! >>> 0)
+    let n = count
+    if (posted + n > this.#roomUntil) {
+      // Up to the capacity: as many as fit, like the engine's postMany.
+      const capacity = c[K_CAPACITY]! >>> 0
+      if (capacity !== 0) n = Math.max(0, Math.min(n, capacity - ((((tail - Atomics.load(c, K_HEAD)) | 0) >>> 0))))
+      if (n === 0 || this.#room(c, tail, n) !== OK) {
+        this.#unlock(K_TAIL_LOCK)
+        return n === 0 ? 0 : SLOW
+      }
+    }
+    const slots = c[K_RING_MASK]! + 1
     const r = this.#ring
     const start = tail & (slots - 1)
     const first = Math.min(n, slots - start)
     r.set(words.subarray(0, first << SLOT_SHIFT), start << SLOT_SHIFT)
     if (n > first) r.set(words.subarray(first << SLOT_SHIFT, n << SLOT_SHIFT), 0)
-    c[K_TAIL] = (tail + n) | 0
-    const lo = c[K_POSTED_LO]! >>> 0
-    const sum = lo + n
+    Atomics.store(c, K_TAIL, (tail + n) | 0)
+    const sum = (posted % TWO_32) + n
     c[K_POSTED_LO] = sum | 0
     if (sum > 0xffff_ffff) c[K_POSTED_HI] = (c[K_POSTED_HI]! + 1) | 0
-    this.#unlock()
+    this.#unlock(K_TAIL_LOCK)
     return n
   }
 
@@ -223,21 +272,21 @@ export class SharedPort {
     const b = this.#consumer
     if (b[C_ASSOCIATED] !== this.#token) return SLOW
     const c = this.#control
-    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0 && !this.#lockContended(c)) return SLOW
-    if (b[C_RUNNING] !== 0) {
-      b[C_RUNNING] = 0
-      c[K_RUNNING] = c[K_RUNNING]! - 1
-    }
+    if (Atomics.compareExchange(c, K_HEAD_LOCK, 0, 1) !== 0 && !this.#lockContended(c, K_HEAD_LOCK)) return SLOW
+    const counted = b[C_RUNNING] !== 0
+    const running = c[K_RUNNING]! - (counted ? 1 : 0)
     const head = c[K_HEAD]!
-    const queued = (c[K_TAIL]! - head) | 0
+    const dequeued = c[K_DEQUEUED_HI]! * TWO_32 + (c[K_DEQUEUED_LO]! >>> 0)
+    let queued = this.#queuedUntil - dequeued
+    if (queued < max) queued = this.#queued(c, head, dequeued)
     if (
       c[K_STATE] !== 0 ||
       queued === 0 ||
-      c[K_RUNNING]! >= c[K_CONCURRENCY]! ||
+      running >= c[K_CONCURRENCY]! ||
       c[K_RING_GEN] !== this.#generation ||
       c[K_TRACK_HELD] !== 0
     ) {
-      this.#unlock()
+      this.#stopRunning(counted, running)
       return SLOW
     }
     const n = Math.min(max, queued)
@@ -247,15 +296,42 @@ export class SharedPort {
     const first = Math.min(n, slots - start)
     words.set(r.subarray(start << SLOT_SHIFT, (start + first) << SLOT_SHIFT), 0)
     if (n > first) words.set(r.subarray(0, (n - first) << SLOT_SHIFT), first << SLOT_SHIFT)
-    c[K_HEAD] = (head + n) | 0
-    c[K_RUNNING] = c[K_RUNNING]! + 1
-    b[C_RUNNING] = 1
-    const lo = c[K_DEQUEUED_LO]! >>> 0
-    const sum = lo + n
+    Atomics.store(c, K_HEAD, (head + n) | 0)
+    if (!counted) this.#startRunning(running)
+    const sum = (dequeued % TWO_32) + n
     c[K_DEQUEUED_LO] = sum | 0
     if (sum > 0xffff_ffff) c[K_DEQUEUED_HI] = (c[K_DEQUEUED_HI]! + 1) | 0
-    this.#unlock()
+    this.#unlock(K_HEAD_LOCK)
     return n
+  }
+
+  /**
+   * A get that takes nothing here: the thread's previous delivery ends (the engine's
+   * stopRunningLocked; if the call then goes native, the engine finds it stopped already), and
+   * the head lock is released. `running` is the count without this thread.
+   */
+  #stopRunning(counted: boolean, running: number): void {
+    if (counted) {
+      this.#consumer[C_RUNNING] = 0
+      Atomics.store(this.#control, K_RUNNING, running)
+    }
+    this.#unlock(K_HEAD_LOCK)
+  }
+
+  /**
+   * Looks at the tail (the head lock held): how many packets are queued, all published. Caches
+   * that in #queuedUntil.
+   */
+  #queued(c: Int32Array, head: number, dequeued: number): number {
+    const queued = ((Atomics.load(c, K_TAIL) - head) | 0) >>> 0
+    this.#queuedUntil = dequeued + queued
+    return queued
+  }
+
+  /** A get that took a packet and did not count: it counts now. */
+  #startRunning(running: number): void {
+    Atomics.store(this.#control, K_RUNNING, running + 1)
+    this.#consumer[C_RUNNING] = 1
   }
 
   /**
@@ -267,21 +343,21 @@ export class SharedPort {
     const b = this.#consumer
     if (b[C_ASSOCIATED] !== this.#token) return undefined
     const c = this.#control
-    if (Atomics.compareExchange(c, K_LOCK, 0, 1) !== 0 && !this.#lockContended(c)) return undefined
-    // The previous delivery ends: the thread stops counting (the engine's stopRunningLocked).
-    // If the call then goes native, the engine finds it stopped already.
-    if (b[C_RUNNING] !== 0) {
-      b[C_RUNNING] = 0
-      c[K_RUNNING] = c[K_RUNNING]! - 1
-    }
+    if (Atomics.compareExchange(c, K_HEAD_LOCK, 0, 1) !== 0 && !this.#lockContended(c, K_HEAD_LOCK)) return undefined
+    // The previous delivery ends: without it, may the thread run? A thread that ends one
+    // delivery and takes the next packet keeps its place in the count, and writes no count.
+    const counted = b[C_RUNNING] !== 0
+    const running = c[K_RUNNING]! - (counted ? 1 : 0)
     const head = c[K_HEAD]!
+    const dequeuedLo = c[K_DEQUEUED_LO]!
+    const dequeued = c[K_DEQUEUED_HI]! * TWO_32 + (dequeuedLo >>> 0)
     if (
       c[K_STATE] !== 0 ||
-      head === c[K_TAIL] ||
-      c[K_RUNNING]! >= c[K_CONCURRENCY]! ||
+      (dequeued >= this.#queuedUntil && this.#queued(c, head, dequeued) === 0) ||
+      running >= c[K_CONCURRENCY]! ||
       c[K_RING_GEN] !== this.#generation
     ) {
-      this.#unlock()
+      this.#stopRunning(counted, running)
       return undefined
     }
     const r = this.#ring
@@ -294,12 +370,10 @@ export class SharedPort {
     const flags = r[at + S_FLAGS]!
     const payloadLo = r[at + S_PAYLOAD_LO]!
     const payloadHi = r[at + S_PAYLOAD_HI]!
-    c[K_HEAD] = (head + 1) | 0
-    c[K_RUNNING] = c[K_RUNNING]! + 1
-    b[C_RUNNING] = 1
-    const dequeued = (c[K_DEQUEUED_LO]! + 1) | 0
-    c[K_DEQUEUED_LO] = dequeued
-    if (dequeued === 0) c[K_DEQUEUED_HI] = (c[K_DEQUEUED_HI]! + 1) | 0
+    Atomics.store(c, K_HEAD, (head + 1) | 0)
+    if (!counted) this.#startRunning(running)
+    c[K_DEQUEUED_LO] = (dequeuedLo + 1) | 0
+    if (dequeuedLo === -1) c[K_DEQUEUED_HI] = (c[K_DEQUEUED_HI]! + 1) | 0
     if (c[K_TRACK_HELD] !== 0) {
       // The held record a pool recovers if this thread dies before its next get.
       b[C_HELD_SLOT + S_KEY_LO] = keyLo
@@ -310,7 +384,7 @@ export class SharedPort {
       b[C_HELD_SLOT + S_FLAGS] = flags
       b[C_HELD_IN_BLOCK] = 1
     }
-    this.#unlock()
+    this.#unlock(K_HEAD_LOCK)
     if (flags === 0 && payloadLo === 0 && payloadHi === 0) {
       return makePacket(keyHi * TWO_32 + keyLo, bytes, overlappedHi * TWO_32 + overlappedLo, undefined)
     }

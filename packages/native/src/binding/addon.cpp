@@ -138,7 +138,7 @@ void closeAllPorts(const Napi::CallbackInfo&) {
 Napi::Object layout(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
   const std::pair<const char*, uint32_t> words[] = {
-      {"kLock", kLock}, {"kState", kState}, {"kRunning", kRunning}, {"kConcurrency", kConcurrency},
+      {"kTailLock", kTailLock}, {"kHeadLock", kHeadLock}, {"kState", kState}, {"kRunning", kRunning}, {"kConcurrency", kConcurrency},
       {"kWaiting", kWaiting}, {"kAsyncWaiting", kAsyncWaiting}, {"kHead", kHead}, {"kTail", kTail},
       {"kRingMask", kRingMask}, {"kRingGen", kRingGen}, {"kCapacity", kCapacity},
       {"kPostedLo", kPostedLo}, {"kPostedHi", kPostedHi}, {"kDequeuedLo", kDequeuedLo},

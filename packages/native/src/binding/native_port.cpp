@@ -397,11 +397,12 @@ Napi::Value portRing(const Napi::CallbackInfo& info) {
   return pair;
 }
 
-// JS's unlock found the lock word at 2: wake one thread parked on it.
+// JS's unlock found a lock word at 2: wake one thread parked on it. The second argument is the
+// word's index (kTailLock or kHeadLock).
 napi_value rawPortWakeLock(napi_env env, napi_callback_info info) {
-  RawCall<1> call(env, info);
+  RawCall<2> call(env, info);
   if (!call.ok()) return nullptr;
-  call.self->port->wakeLockWaiter();
+  call.self->port->wakeLockWaiter(uint32Of(env, call.argv[1]) == kHeadLock);
   return nullptr;
 }
 

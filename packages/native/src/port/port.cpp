@@ -75,7 +75,7 @@ std::vector<HeldPacket> Consumer::held() const {
 
 Port::Port(uint32_t concurrency, size_t capacity, uint32_t spinNs, bool trackHeld)
     : control_(SharedBlock::make(kControlWords)),
-      lock_((*control_)[kLock]),
+      lock_((*control_)[kTailLock], (*control_)[kHeadLock]),
       ring_(SharedBlock::make(size_t(kInitialRingSlots) * kSlotWords)),
       concurrency_(concurrency == 0 ? 1 : concurrency),
       capacity_(capacity),
@@ -101,7 +101,7 @@ Port::~Port() {
 }
 
 std::shared_ptr<SharedBlock> Port::ring(uint32_t* generation) const {
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   if (generation != nullptr) *generation = wordLocked(kRingGen);
   return ring_;
 }
@@ -346,7 +346,7 @@ std::shared_ptr<Port> Port::associate(Consumer& consumer) {
 // Moves `consumer` off this port (it is about to wait on another one): the IOCP rule that a
 // thread is associated with one port at a time.
 void Port::dissociate(Consumer& consumer) {
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   const uint32_t before = runningLocked();
   stopRunningLocked(consumer);
   dropAsyncRunningLocked(consumer, false);
@@ -355,7 +355,7 @@ void Port::dissociate(Consumer& consumer) {
 }
 
 void Port::dropAsync(Consumer& consumer) {
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   if (dropAsyncRunningLocked(consumer, false)) dispatchLocked();
 }
 
@@ -369,7 +369,7 @@ void Port::endBlocking(Consumer& consumer) {
 // ---------------------------------------------------------------------------------------------
 
 Status Port::post(const Packet& packet) {
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   if (stateLocked() != State::Open) return Status::Closed;
   if (queueEmptyLocked()) {
     if (Waiter* waiter = findEligibleLocked()) {
@@ -388,7 +388,7 @@ Status Port::post(const Packet& packet) {
 }
 
 Port::PostManyResult Port::postMany(const Packet* packets, size_t count) {
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   if (stateLocked() != State::Open) return {Status::Closed, 0};
   size_t i = 0;
   // While the queue is empty, packets go straight to eligible waiters, one by one.
@@ -451,7 +451,7 @@ GetResult Port::get(Consumer& consumer, Packet* out, size_t max, int64_t timeout
   // Dropped after lock_ is released (declared before the guard).
   std::shared_ptr<Port> previous = associate(consumer);
 
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   if (stateLocked() == State::Closed) return {Status::Closed, 0};
   stopRunningLocked(consumer);
   if (consumer.blockedOn_ == this) endBlocking(consumer);
@@ -558,7 +558,7 @@ Status Port::getAsync(Consumer& consumer, Waiter& waiter) {
   consumer.asyncPorts_.push_back(weak_from_this());
   // The thread may now count through async deliveries here: only native gets may end them.
   consumer.setAssociated(0);
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   if (stateLocked() == State::Closed || drainedLocked()) return Status::Closed;
   stopRunningLocked(consumer);
   if (consumer.blockedOn_ == this) endBlocking(consumer);
@@ -571,7 +571,7 @@ Status Port::getAsync(Consumer& consumer, Waiter& waiter) {
 }
 
 bool Port::cancelAsync(Waiter& waiter) {
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   if (waiter.state != WaitState::Waiting) return false;
   unlinkWaiterLocked(waiter);
   waiter.state = WaitState::Idle;
@@ -579,7 +579,7 @@ bool Port::cancelAsync(Waiter& waiter) {
 }
 
 Status Port::requeue(Consumer& consumer, const Packet* packets, size_t count, bool fromAsync) noexcept {
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   if (stateLocked() == State::Closed) return Status::Closed;
   Status status = Status::Ok;
   try {
@@ -593,6 +593,8 @@ Status Port::requeue(Consumer& consumer, const Packet* packets, size_t count, bo
       setWordLocked(kHead, head);
     }
     add64Locked(kDequeuedLo, kDequeuedHi, static_cast<uint64_t>(-static_cast<int64_t>(count)));
+    // The head moved back: a JS post's cached room (SharedPort.#roomUntil) is too large now.
+    addWordLocked(kRingGen, 1);
   } catch (const std::bad_alloc&) {
     // No memory to put them back: keep them where a pool finds them (recoverHeld), never lost
     // silently; the caller frees the payloads and reports it.
@@ -616,7 +618,7 @@ Status Port::requeue(Consumer& consumer, const Packet* packets, size_t count, bo
 }
 
 void Port::blockingEnter(Consumer& consumer) {
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   if (consumer.blockDepth_ > 0) {
     if (consumer.blockedOn_ == this) ++consumer.blockDepth_;  // nested (other ports: ignored)
     return;
@@ -638,7 +640,7 @@ void Port::blockingEnter(Consumer& consumer) {
 }
 
 void Port::blockingLeave(Consumer& consumer) {
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   if (consumer.blockedOn_ != this || consumer.blockDepth_ == 0) return;
   if (--consumer.blockDepth_ > 0) return;
   const bool resumeRunning = consumer.resumeRunning_;
@@ -667,7 +669,7 @@ void Port::blockingLeave(Consumer& consumer) {
 std::vector<Packet> Port::close() {
   std::vector<Packet> remaining;
   {
-    SharedLockGuard guard(lock_);
+    PortLockGuard guard(lock_);
     if (stateLocked() == State::Closed) return remaining;
     // Reserve first: if that fails, the port stays open with everything in place.
     remaining.reserve(queuedLocked());
@@ -681,7 +683,7 @@ std::vector<Packet> Port::close() {
 }
 
 Status Port::shutdown() {
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   if (stateLocked() == State::Closed) return Status::Closed;
   setWordLocked(kState, static_cast<uint32_t>(State::ShutDown));
   if (queueEmptyLocked()) closeWaitersLocked();
@@ -689,7 +691,7 @@ Status Port::shutdown() {
 }
 
 PortStats Port::stats() const {
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   auto word = [&](ControlWord w) { return (*control_)[w].load(std::memory_order_relaxed); };
   return PortStats{static_cast<uint32_t>(word(kTail) - word(kHead)),
                    word(kRunning),
@@ -711,7 +713,7 @@ void Port::forget(Consumer& consumer) {
     } catch (const std::bad_alloc&) {
     }
   }
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   const uint32_t before = runningLocked();
   if (mine) {
     consumer.setAssociated(0);
@@ -731,7 +733,7 @@ void Port::forget(Consumer& consumer) {
 
 std::vector<HeldPacket> Port::recoverHeld(uint64_t threadId) {
   std::vector<HeldPacket> packets;
-  SharedLockGuard guard(lock_);
+  PortLockGuard guard(lock_);
   for (size_t i = 0; i < orphans_.size(); ++i) {
     if (orphans_[i].threadId != threadId) continue;
     packets.insert(packets.end(), orphans_[i].packets.begin(), orphans_[i].packets.end());

@@ -23,15 +23,19 @@
 // native code to park, to wake a parked thread, for getAsync, and whenever the fast path does
 // not apply. C++ producers (this class's post) follow the same rules on the same memory.
 //
-// Locking: every Port has exactly one lock, `lock_`, a futex-style word in the control block
-// that JS takes too (shared_lock.h). It guards every word of the control block and the ring,
-// every field of the Port below, every Waiter linked into its stack, and the kConsumerRunning
-// word of every Consumer associated with it. Under the lock, C++ reads and writes shared words
-// with relaxed atomics: the lock's acquire/release (JS: sequentially consistent Atomics) orders
-// them. Outside it, only these are touched: Waiter::released (load A, below), a Consumer's own
-// kAssociated and kHeldInBlock words (by its own thread only), and the constants. Each critical
-// section is a handful of loads and stores. A thread never holds two port locks at once. Wake
-// callbacks and abandon checks run with the lock held and must not call back into any Port.
+// Locking: every Port has one lock, `lock_`, made of two futex-style words in the control
+// block that JS takes too (shared_lock.h, PortLock): the tail lock, which a JS post takes, and
+// the head lock, which a JS get takes. The engine always takes both (tail first), so for the
+// engine they are one lock: it guards every word of the control block and the ring, every field
+// of the Port below, every Waiter linked into its stack, and the kConsumerRunning word of every
+// Consumer associated with it. Under it, C++ reads and writes shared words with relaxed atomics:
+// the locks' acquire/release (JS: sequentially consistent Atomics) order them. What JS does
+// under one of the two, and why that is safe, is in shared_layout.h and docs/architecture.md
+// ("The two locks"). Outside the lock, only these are touched: Waiter::released (load A,
+// below), a Consumer's own kAssociated and kHeldInBlock words (by its own thread only), and the
+// constants. Each critical section is a handful of loads and stores. A thread never holds the
+// locks of two ports at once. Wake callbacks and abandon checks run with the lock held and must
+// not call back into any Port.
 #pragma once
 
 #include <atomic>
@@ -276,8 +280,8 @@ class Port : public std::enable_shared_from_this<Port> {
   std::shared_ptr<SharedBlock> ring(uint32_t* generation = nullptr) const;
   uint32_t token() const noexcept { return token_; }
 
-  // JS's unlock saw the lock word at 2: wake one thread parked on it.
-  void wakeLockWaiter() noexcept { lock_.wakeOne(); }
+  // JS's unlock saw a lock word at 2 (the head lock's if `head`): wake one thread parked on it.
+  void wakeLockWaiter(bool head) noexcept { lock_.wakeOne(head); }
 
  private:
   enum class State : uint32_t { Open = 0, ShutDown = 1, Closed = 2 };
@@ -333,7 +337,7 @@ class Port : public std::enable_shared_from_this<Port> {
   Status waitLocked(Consumer& consumer, Waiter& waiter, int64_t timeoutMs);
 
   const std::shared_ptr<SharedBlock> control_;
-  mutable SharedLock lock_;
+  mutable PortLock lock_;
   std::shared_ptr<SharedBlock> ring_;  // guarded by lock_ (replaced when it grows)
   Waiter* top_ = nullptr;  // most recent waiter; released first
   const uint32_t concurrency_;

@@ -5,7 +5,7 @@
 // Three blocks, each native-owned and reference-counted (SharedBlock), each seen from JS as an
 // Int32Array / Uint32Array over an ArrayBuffer that holds a reference to it:
 //
-//   control  (per port)    ControlWord below: the lock word, the state, the concurrency counts,
+//   control  (per port)    ControlWord below: the two lock words, the state, the concurrency counts,
 //                          the ring's head and tail, the counters.
 //   ring     (per port)    kSlotWords uint32 words per packet slot, a power-of-two number of slots.
 //                          Replaced by a larger one when it fills (kRingGen changes); never shrinks.
@@ -21,26 +21,42 @@
 
 namespace iocp {
 
-// Words of the control block. Guarded by the lock word (kLock) unless noted.
+// Words of the control block, in three cache lines so that a producer and a consumer on two
+// threads do not take turns owning one line (docs/architecture.md, "The two locks"):
+//   - the producer line: the tail lock and what a post writes;
+//   - the consumer line: the head lock and what a get writes;
+//   - the shared line: words that change only when a thread starts or stops waiting or running
+//     (a get that keeps its place in the count writes none of them), and the constants.
+// A JS post takes only the tail lock; a JS get only the head lock. The engine takes both, the
+// tail lock first, for every call: it sees and changes everything at once, as with one lock.
 enum ControlWord : uint32_t {
-  kLock = 0,          // 0 free, 1 held, 2 held and a thread may be parked on it (futex protocol)
-  kState = 1,         // 0 open, 1 shut down, 2 closed
-  kRunning = 2,       // threads counted as running
-  kConcurrency = 3,   // the limit (constant)
-  kWaiting = 4,       // waiters linked in the LIFO stack (blocking and async)
-  kAsyncWaiting = 5,  // of which async: they may be released while kRunning >= kConcurrency
-  kHead = 6,          // position of the oldest queued packet (wraps; slot = position & mask)
-  kTail = 7,          // position after the newest one; queued = tail - head (uint32 arithmetic)
-  kRingMask = 8,      // slots - 1 of the current ring
-  kRingGen = 9,       // bumped when the ring is replaced: a JS view of an older ring is stale
-  kCapacity = 10,     // the most packets the queue holds; 0 = unbounded (constant)
-  kPostedLo = 11,     // packets accepted by post, as two uint32 halves
-  kPostedHi = 12,
-  kDequeuedLo = 13,   // packets handed to consumers
-  kDequeuedHi = 14,
-  kTrackHeld = 15,    // 1: keep the held packets of threads that exit (constant)
-  kToken = 16,        // this port's fast-path token (constant, nonzero, unique in the process)
-  kControlWords = 32  // 128 bytes: the lock word and what it guards share two cache lines
+  // The producer line.
+  kTailLock = 0,      // 0 free, 1 held, 2 held and a thread may be parked on it (futex protocol)
+  kTail = 1,          // position after the newest packet (wraps; slot = position & mask).
+                      // Written under both locks by the engine, under the tail lock by JS
+                      // (an Atomics.store after the slot: it publishes the slot to gets).
+  kPostedLo = 2,      // packets accepted by post, as two uint32 halves (tail lock)
+  kPostedHi = 3,
+  // The consumer line.
+  kHeadLock = 16,     // like kTailLock
+  kHead = 17,         // position of the oldest queued packet; queued = tail - head (uint32).
+                      // Written under both locks by the engine, under the head lock by JS
+                      // (an Atomics.store after the slot was read: it frees the slot for posts).
+  kDequeuedLo = 18,   // packets handed to consumers (head lock)
+  kDequeuedHi = 19,
+  // The shared line.
+  kState = 32,        // 0 open, 1 shut down, 2 closed (both locks)
+  kRunning = 33,      // threads counted as running (head lock: a JS get changes it)
+  kWaiting = 34,      // waiters linked in the LIFO stack, blocking and async (both locks)
+  kAsyncWaiting = 35, // of which async: they may be released while kRunning >= kConcurrency
+  kRingMask = 36,     // slots - 1 of the current ring (both locks)
+  kRingGen = 37,      // bumped when the ring is replaced or the head moves back (requeue):
+                      // a JS view of an older generation is stale (its ring, its cached room)
+  kConcurrency = 38,  // the limit (constant)
+  kCapacity = 39,     // the most packets the queue holds; 0 = unbounded (constant)
+  kTrackHeld = 40,    // 1: keep the held packets of threads that exit (constant)
+  kToken = 41,        // this port's fast-path token (constant, nonzero, unique in the process)
+  kControlWords = 48  // three 64-byte lines
 };
 
 // Words of one ring slot (a packet).
@@ -61,7 +77,8 @@ enum ConsumerWord : uint32_t {
   // The kToken of the port on which JS may take a packet without calling native code, or 0.
   // Written only by the owning thread (inside native calls it makes); read by it in JS.
   kAssociated = 0,
-  // 1 while the thread counts as running on its associated port. Guarded by that port's lock:
+  // 1 while the thread counts as running on its associated port. Guarded by that port's head
+  // lock (the engine holds both):
   // a releaser sets it when it hands a packet to this thread's parked get.
   kConsumerRunning = 1,
   // 1: the thread's held record is the single packet in kHeldSlot (written by a JS get);

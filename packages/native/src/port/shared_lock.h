@@ -1,5 +1,5 @@
-// The port's lock: one word in the control block that C++ and JS both take (Drepper's futex
-// mutex, "Futexes Are Tricky", mutex 2). States: 0 free, 1 held, 2 held and someone may be
+// A port's lock words (its tail lock and its head lock, PortLock below): each one word in the
+// control block that C++ and JS both take (Drepper's futex mutex, "Futexes Are Tricky", mutex 2). States: 0 free, 1 held, 2 held and someone may be
 // parked on the word.
 //
 //   lock    CAS 0 -> 1 (acquire). JS tries exactly this and, when it fails, makes the whole call
@@ -47,8 +47,13 @@ class SharedLock {
 
   // Also makes the wakes deferred while the lock was held (park.h, deferWake).
   void unlock() noexcept {
-    if (word_.exchange(0, std::memory_order_release) == 2) parkWake(word_, false);
+    release();
     flushDeferredWakes();
+  }
+
+  // unlock() without making the deferred wakes: for a lock released while another is held.
+  void release() noexcept {
+    if (word_.exchange(0, std::memory_order_release) == 2) parkWake(word_, false);
   }
 
   // Wakes one thread parked on the lock word: what JS asks for when its unlock saw 2.
@@ -73,16 +78,48 @@ class SharedLock {
   std::atomic<uint32_t>& word_;
 };
 
-// RAII for the above.
-class SharedLockGuard {
+// A port's two locks (shared_layout.h): the tail lock, which a JS post takes, and the head
+// lock, which a JS get takes. The engine takes both, always the tail lock first, and JS never
+// holds two, so no thread waits for a lock while holding one that the other's holder wants.
+// Held together they exclude every other thread from every word of the port, as one lock would.
+class PortLock {
  public:
-  explicit SharedLockGuard(SharedLock& lock) noexcept : lock_(lock) { lock_.lock(); }
-  ~SharedLockGuard() { lock_.unlock(); }
-  SharedLockGuard(const SharedLockGuard&) = delete;
-  SharedLockGuard& operator=(const SharedLockGuard&) = delete;
+  PortLock(std::atomic<uint32_t>& tailWord, std::atomic<uint32_t>& headWord) noexcept
+      : tail_(tailWord), head_(headWord) {}
+
+  void lock() noexcept {
+    tail_.lock();
+    head_.lock();
+  }
+
+  // The head lock first; the deferred wakes once both are free (a woken thread needs both).
+  void unlock() noexcept {
+    head_.release();
+    tail_.unlock();
+  }
+
+  // Wakes one thread parked on the tail lock (`head` false) or the head lock (true): what JS
+  // asks for when its unlock of that word saw 2.
+  void wakeOne(bool head) noexcept { (head ? head_ : tail_).wakeOne(); }
 
  private:
-  SharedLock& lock_;
+  SharedLock tail_;
+  SharedLock head_;
 };
+
+// RAII for either of the above.
+template <typename Lock>
+class LockGuard {
+ public:
+  explicit LockGuard(Lock& lock) noexcept : lock_(lock) { lock_.lock(); }
+  ~LockGuard() { lock_.unlock(); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+
+ private:
+  Lock& lock_;
+};
+using SharedLockGuard = LockGuard<SharedLock>;
+using PortLockGuard = LockGuard<PortLock>;
 
 }  // namespace iocp
