@@ -50,6 +50,37 @@ describe('one queue, two paths', () => {
     port.close()
   })
 
+  it('hands every payload to a batch get taken in JS, whichever path queued it and whatever single gets took before', () => {
+    const port = new CompletionPort({ concurrency: 1 })
+    port.post(0)
+    expect(port.get(0)?.key).toBe(0) // a native get: the next gets may run in JS
+    // The first and the last packet of each round of 8 carry a payload.
+    const payloadOf = (key: number) => ((key - 1) % 8 === 0 || (key - 1) % 8 === 7 ? new Uint8Array([key]) : undefined)
+    let key = 1
+    for (let round = 0; round < 20; round++) {
+      const first = key
+      // Payloads queued by a native post, and by a native postMany (a batch with payloads).
+      for (let i = 0; i < 4; i++, key++) port.post(key, 0, 0, payloadOf(key))
+      const outgoing = new PacketBatch(4)
+      for (let i = 0; i < 4; i++, key++) outgoing.push(key, 0, 0, payloadOf(key))
+      expect(port.postMany(outgoing)).toBe(4)
+      // Single gets in JS take some of them, payloads included; a batch get takes the rest.
+      const singles = round % 4
+      const got: Array<[number, number | undefined]> = []
+      for (let i = 0; i < singles; i++) {
+        const packet = port.get(0)!
+        got.push([packet.key as number, packet.data?.[0]])
+      }
+      const batch = new PacketBatch(8) // a new one: it holds no payload from an earlier fill
+      expect(port.getManyInto(batch, 0)).toBe(8 - singles)
+      for (let i = 0; i < batch.length; i++) got.push([batch.key(i) as number, batch.data(i)?.[0]])
+      const expected = Array.from({ length: 8 }, (_, i) => [first + i, payloadOf(first + i)?.[0]])
+      expect(got).toEqual(expected)
+    }
+    expect(port.stats().queued).toBe(0)
+    port.close()
+  })
+
   it('refuses a post past capacity on the fast path, and takes it again once there is room', () => {
     const port = new CompletionPort({ concurrency: 1, capacity: 3 })
     port.post(1), port.post(2), port.post(3)

@@ -102,6 +102,7 @@ class JsMirror {
     }
     set(iocp::kDequeuedLo, dequeuedLo + 1);
     if (dequeuedLo == 0xffffffffu) set(iocp::kDequeuedHi, word(iocp::kDequeuedHi) + 1);
+    if ((payloadLo | payloadHi) != 0) set(iocp::kPayloadsQueued, word(iocp::kPayloadsQueued) - 1);
     if (word(iocp::kTrackHeld) != 0) {
       b[iocp::kHeldSlot + iocp::kKeyLo].store(keyLo, std::memory_order_relaxed);
       b[iocp::kHeldSlot + iocp::kKeyHi].store(keyHi, std::memory_order_relaxed);

@@ -321,11 +321,9 @@ export class PacketBatch {
       // payload is written.
       const hadData = batch.#hasData
       let hasData = false
-      // Most batches carry no payload at all: one pass without branches finds out, and then
-      // there is nothing to exchange or clear.
-      let tokens = 0
-      for (let at = W_PAYLOAD; at < count * PACKET_WORDS; at += PACKET_WORDS) tokens |= words[at]! | words[at + 1]!
-      if (tokens === 0 && !hadData) {
+      // Most batches carry no payload at all (the port counts those it holds), and then there
+      // is nothing to exchange or clear.
+      if (!shared.tokensTaken && !hadData) {
         batch.#length = count
         return count
       }

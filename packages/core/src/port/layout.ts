@@ -15,6 +15,7 @@ export const K_HEAD_LOCK = 16
 export const K_HEAD = 17
 export const K_DEQUEUED_LO = 18
 export const K_DEQUEUED_HI = 19
+export const K_PAYLOADS_QUEUED = 20
 export const K_STATE = 32
 export const K_RUNNING = 33
 export const K_WAITING = 34
@@ -70,6 +71,7 @@ const EXPECTED: Readonly<Record<string, number>> = {
   kPostedHi: K_POSTED_HI,
   kDequeuedLo: K_DEQUEUED_LO,
   kDequeuedHi: K_DEQUEUED_HI,
+  kPayloadsQueued: K_PAYLOADS_QUEUED,
   kTrackHeld: K_TRACK_HELD,
   kToken: K_TOKEN,
   kControlWords: K_CONTROL_WORDS,

@@ -44,6 +44,7 @@ import {
   K_DEQUEUED_LO,
   K_HEAD,
   K_HEAD_LOCK,
+  K_PAYLOADS_QUEUED,
   K_TAIL_LOCK,
   K_POSTED_HI,
   K_POSTED_LO,
@@ -116,6 +117,11 @@ export class SharedPort {
    * head, so a get need not look at the tail, which the producers' cache line holds.
    */
   #queuedUntil = 0
+  /**
+   * The last {@link SharedPort.getInto} took packets that carry payload tokens (the caller
+   * exchanges them). False when the port had none queued: then there is nothing to look for.
+   */
+  tokensTaken = false
 
   constructor(native: NativePort, binding: NativeBinding, consumer: Int32Array) {
     this.#native = native
@@ -157,7 +163,12 @@ export class SharedPort {
   }
 
   #unlock(word: number): void {
-    if (Atomics.exchange(this.#control, word, 0) === 2) this.#native.wakeLock(word)
+    if (Atomics.exchange(this.#control, word, 0) === 2) this.#wakeLock(word)
+  }
+
+  /** An unlock found `word` at 2: a thread sleeps on it (out of line: it is rare). */
+  #wakeLock(word: number): void {
+    this.#native.wakeLock(word)
   }
 
   /**
@@ -199,7 +210,8 @@ export class SharedPort {
     Atomics.store(c, K_TAIL, (tail + 1) | 0)
     c[K_POSTED_LO] = (postedLo + 1) | 0
     if (postedLo === -1) c[K_POSTED_HI] = (c[K_POSTED_HI]! + 1) | 0
-    this.#unlock(K_TAIL_LOCK)
+    // #unlock, written out: V8 does not always inline it into this hot path.
+    if (Atomics.exchange(c, K_TAIL_LOCK, 0) === 2) this.#wakeLock(K_TAIL_LOCK)
     return OK
   }
 
@@ -251,7 +263,8 @@ export class SharedPort {
     const r = this.#ring
     const start = tail & (slots - 1)
     const first = Math.min(n, slots - start)
-    r.set(words.subarray(0, first << SLOT_SHIFT), start << SLOT_SHIFT)
+    // (A whole batch is copied as it is: a subarray is an allocation.)
+    r.set(first << SLOT_SHIFT === words.length ? words : words.subarray(0, first << SLOT_SHIFT), start << SLOT_SHIFT)
     if (n > first) r.set(words.subarray(first << SLOT_SHIFT, n << SLOT_SHIFT), 0)
     Atomics.store(c, K_TAIL, (tail + n) | 0)
     const sum = (posted % TWO_32) + n
@@ -298,11 +311,22 @@ export class SharedPort {
     if (n > first) words.set(r.subarray(0, (n - first) << SLOT_SHIFT), first << SLOT_SHIFT)
     Atomics.store(c, K_HEAD, (head + n) | 0)
     if (!counted) this.#startRunning(running)
+    this.tokensTaken = c[K_PAYLOADS_QUEUED] !== 0 && this.#countTokens(c, words, n)
     const sum = (dequeued % TWO_32) + n
     c[K_DEQUEUED_LO] = sum | 0
     if (sum > 0xffff_ffff) c[K_DEQUEUED_HI] = (c[K_DEQUEUED_HI]! + 1) | 0
     this.#unlock(K_HEAD_LOCK)
     return n
+  }
+
+  /** Takes the payload tokens among the first `n` packets of `words` off kPayloadsQueued. */
+  #countTokens(c: Int32Array, words: Uint32Array, n: number): boolean {
+    let tokens = 0
+    for (let at = S_PAYLOAD_LO; at < n << SLOT_SHIFT; at += 1 << SLOT_SHIFT) {
+      if ((words[at]! | words[at + 1]!) !== 0) tokens++
+    }
+    c[K_PAYLOADS_QUEUED] = c[K_PAYLOADS_QUEUED]! - tokens
+    return tokens !== 0
   }
 
   /**
@@ -374,6 +398,7 @@ export class SharedPort {
     if (!counted) this.#startRunning(running)
     c[K_DEQUEUED_LO] = (dequeuedLo + 1) | 0
     if (dequeuedLo === -1) c[K_DEQUEUED_HI] = (c[K_DEQUEUED_HI]! + 1) | 0
+    if ((payloadLo | payloadHi) !== 0) c[K_PAYLOADS_QUEUED] = c[K_PAYLOADS_QUEUED]! - 1
     if (c[K_TRACK_HELD] !== 0) {
       // The held record a pool recovers if this thread dies before its next get.
       b[C_HELD_SLOT + S_KEY_LO] = keyLo
@@ -384,7 +409,8 @@ export class SharedPort {
       b[C_HELD_SLOT + S_FLAGS] = flags
       b[C_HELD_IN_BLOCK] = 1
     }
-    this.#unlock(K_HEAD_LOCK)
+    if (Atomics.exchange(c, K_HEAD_LOCK, 0) === 2) this.#wakeLock(K_HEAD_LOCK) // #unlock, as in post
+
     if (flags === 0 && payloadLo === 0 && payloadHi === 0) {
       return makePacket(keyHi * TWO_32 + keyLo, bytes, overlappedHi * TWO_32 + overlappedLo, undefined)
     }

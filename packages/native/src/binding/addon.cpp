@@ -142,7 +142,7 @@ Napi::Object layout(Napi::Env env) {
       {"kWaiting", kWaiting}, {"kAsyncWaiting", kAsyncWaiting}, {"kHead", kHead}, {"kTail", kTail},
       {"kRingMask", kRingMask}, {"kRingGen", kRingGen}, {"kCapacity", kCapacity},
       {"kPostedLo", kPostedLo}, {"kPostedHi", kPostedHi}, {"kDequeuedLo", kDequeuedLo},
-      {"kDequeuedHi", kDequeuedHi}, {"kTrackHeld", kTrackHeld}, {"kToken", kToken},
+      {"kDequeuedHi", kDequeuedHi}, {"kPayloadsQueued", kPayloadsQueued}, {"kTrackHeld", kTrackHeld}, {"kToken", kToken},
       {"kControlWords", kControlWords}, {"kKeyLo", kKeyLo}, {"kKeyHi", kKeyHi},
       {"kOverlappedLo", kOverlappedLo}, {"kOverlappedHi", kOverlappedHi}, {"kBytes", kBytes},
       {"kFlags", kFlags}, {"kPayloadLo", kPayloadLo}, {"kPayloadHi", kPayloadHi},

@@ -127,6 +127,7 @@ void Port::writeSlotLocked(uint32_t position, const Packet& packet, uint64_t pay
   r[at + kFlags].store(packet.flags, std::memory_order_relaxed);
   r[at + kPayloadLo].store(static_cast<uint32_t>(payloadToken), std::memory_order_relaxed);
   r[at + kPayloadHi].store(static_cast<uint32_t>(payloadToken >> 32), std::memory_order_relaxed);
+  if (payloadToken != 0) addWordLocked(kPayloadsQueued, 1);
 }
 
 Packet Port::popFrontLocked() {
@@ -140,7 +141,11 @@ Packet Port::popFrontLocked() {
   packet.bytes = word(kBytes);
   packet.flags = word(kFlags);
   const uint64_t token = uint64_t(word(kPayloadLo)) | (uint64_t(word(kPayloadHi)) << 32);
-  packet.data = token != 0 ? PayloadTable::instance().take(token) : nullptr;
+  packet.data = nullptr;
+  if (token != 0) {
+    packet.data = PayloadTable::instance().take(token);
+    addWordLocked(kPayloadsQueued, static_cast<uint32_t>(-1));
+  }
   setWordLocked(kHead, head + 1);
   return packet;
 }
@@ -318,7 +323,11 @@ size_t Port::takeLocked(Packet* out, size_t max) {
     packet.bytes = word(kBytes);
     packet.flags = word(kFlags);
     const uint64_t token = uint64_t(word(kPayloadLo)) | (uint64_t(word(kPayloadHi)) << 32);
-    packet.data = token != 0 ? PayloadTable::instance().take(token) : nullptr;
+    packet.data = nullptr;
+    if (token != 0) {
+      packet.data = PayloadTable::instance().take(token);
+      addWordLocked(kPayloadsQueued, static_cast<uint32_t>(-1));
+    }
   }
   setWordLocked(kHead, head + static_cast<uint32_t>(count));
   add64Locked(kDequeuedLo, kDequeuedHi, count);
@@ -431,6 +440,7 @@ Port::PostManyResult Port::postMany(const Packet* packets, size_t count) {
       slot[kFlags].store(packet.flags, std::memory_order_relaxed);
       slot[kPayloadLo].store(static_cast<uint32_t>(token), std::memory_order_relaxed);
       slot[kPayloadHi].store(static_cast<uint32_t>(token >> 32), std::memory_order_relaxed);
+      if (token != 0) addWordLocked(kPayloadsQueued, 1);
       setWordLocked(kTail, ++tail);
     }
   } catch (const std::bad_alloc&) {

@@ -44,6 +44,9 @@ enum ControlWord : uint32_t {
                       // (an Atomics.store after the slot was read: it frees the slot for posts).
   kDequeuedLo = 18,   // packets handed to consumers (head lock)
   kDequeuedHi = 19,
+  kPayloadsQueued = 20,  // queued packets that carry a payload token (head lock; only the engine
+                         // adds, as a JS post never carries one): when 0, a JS batch get skips
+                         // looking for tokens
   // The shared line.
   kState = 32,        // 0 open, 1 shut down, 2 closed (both locks)
   kRunning = 33,      // threads counted as running (head lock: a JS get changes it)
