@@ -34,19 +34,20 @@ class JsMirror {
 
   // SharedPort.post: kOk, kFull or kSlow.
   int post(uint64_t key, uint32_t bytes, uint64_t overlapped) {
-    if (!lock(iocp::kTailLock)) return kSlow;
+    uint32_t held = 0;
+    if (!lock(iocp::kTailLock, held)) return kSlow;
     if (word(iocp::kState) != 0 || word(iocp::kRingGen) != generation_ ||
         (word(iocp::kWaiting) != 0 &&
          (atomic(iocp::kRunning) < word(iocp::kConcurrency) || word(iocp::kAsyncWaiting) != 0))) {
-      unlock(iocp::kTailLock);
+      unlock(iocp::kTailLock, held);
       return kSlow;
     }
-    const uint32_t tail = word(iocp::kTail);
+    const uint32_t tail = held >> 2;
     const uint32_t postedLo = word(iocp::kPostedLo);
     if (count(iocp::kPostedLo, iocp::kPostedHi) >= roomUntil_) {
       const int status = room(tail, 1);
       if (status != kOk) {
-        unlock(iocp::kTailLock);
+        unlock(iocp::kTailLock, held);
         return status;
       }
     }
@@ -60,10 +61,9 @@ class JsMirror {
     put(iocp::kFlags, 0);
     put(iocp::kPayloadLo, 0);
     put(iocp::kPayloadHi, 0);
-    store(iocp::kTail, tail + 1);
     set(iocp::kPostedLo, postedLo + 1);
     if (postedLo == 0xffffffffu) set(iocp::kPostedHi, word(iocp::kPostedHi) + 1);
-    unlock(iocp::kTailLock);
+    unlock(iocp::kTailLock, ((tail + 1) & iocp::kPositionMask) << 2);  // publishes the slot
     return kOk;
   }
 
@@ -72,10 +72,11 @@ class JsMirror {
   bool get(iocp::Packet& out) {
     iocp::SharedBlock& b = *consumer_;
     if (b[iocp::kAssociated].load(std::memory_order_relaxed) != token_) return false;
-    if (!lock(iocp::kHeadLock)) return false;
+    uint32_t held = 0;
+    if (!lock(iocp::kHeadLock, held)) return false;
     const bool counted = b[iocp::kConsumerRunning].load(std::memory_order_relaxed) != 0;
     const uint32_t running = word(iocp::kRunning) - (counted ? 1 : 0);
-    const uint32_t head = word(iocp::kHead);
+    const uint32_t head = held >> 2;
     const uint32_t dequeuedLo = word(iocp::kDequeuedLo);
     const uint64_t dequeued = count(iocp::kDequeuedLo, iocp::kDequeuedHi);
     if (word(iocp::kState) != 0 || (dequeued >= queuedUntil_ && queued(head, dequeued) == 0) ||
@@ -85,7 +86,7 @@ class JsMirror {
         b[iocp::kConsumerRunning].store(0, std::memory_order_relaxed);
         store(iocp::kRunning, running);
       }
-      unlock(iocp::kHeadLock);
+      unlock(iocp::kHeadLock, held);
       return false;
     }
     const size_t at = size_t(head & word(iocp::kRingMask)) * iocp::kSlotWords;
@@ -94,7 +95,6 @@ class JsMirror {
     const uint32_t ovLo = slot(iocp::kOverlappedLo), ovHi = slot(iocp::kOverlappedHi);
     const uint32_t bytes = slot(iocp::kBytes), flags = slot(iocp::kFlags);
     const uint32_t payloadLo = slot(iocp::kPayloadLo), payloadHi = slot(iocp::kPayloadHi);
-    store(iocp::kHead, head + 1);
     if (!counted) {
       // SharedPort.#startRunning
       store(iocp::kRunning, running + 1);
@@ -112,7 +112,7 @@ class JsMirror {
       b[iocp::kHeldSlot + iocp::kFlags].store(flags, std::memory_order_relaxed);
       b[iocp::kHeldInBlock].store(1, std::memory_order_relaxed);
     }
-    unlock(iocp::kHeadLock);
+    unlock(iocp::kHeadLock, ((head + 1) & iocp::kPositionMask) << 2);  // frees the slot
     out.key = uint64_t(keyHi) << 32 | keyLo;
     out.overlapped = uint64_t(ovHi) << 32 | ovLo;
     out.bytes = bytes;
@@ -130,22 +130,24 @@ class JsMirror {
   uint32_t atomic(uint32_t i) const { return (*control_)[i].load(std::memory_order_seq_cst); }
   void store(uint32_t i, uint32_t v) { (*control_)[i].store(v, std::memory_order_seq_cst); }
 
-  // Atomics.compareExchange(c, word, 0, 1) === 0, then SharedPort.#lockContended's polls.
-  bool lock(uint32_t lockWord) {
+  // Atomics.load, then Atomics.compareExchange(c, word, seen, seen | 1) === seen when the state
+  // is 0, then SharedPort.#lockContended's polls. `held`: the word as it was (state 0).
+  bool lock(uint32_t lockWord, uint32_t& held) {
     std::atomic<uint32_t>& w = (*control_)[lockWord];
-    uint32_t expected = 0;
-    if (w.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return true;
-    for (int i = 0; i < 64; ++i) {
-      expected = 0;
-      if (w.load(std::memory_order_seq_cst) == 0 && w.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) {
+    for (int i = 0; i <= 64; ++i) {
+      uint32_t seen = w.load(std::memory_order_seq_cst);
+      if ((seen & iocp::kLockStateMask) == 0 && w.compare_exchange_strong(seen, seen | 1, std::memory_order_seq_cst)) {
+        held = seen;
         return true;
       }
     }
     return false;
   }
-  // Atomics.exchange(c, word, 0) === 2 && native.wakeLock(word)
-  void unlock(uint32_t lockWord) {
-    if ((*control_)[lockWord].exchange(0, std::memory_order_seq_cst) == 2) port_.wakeLockWaiter(lockWord == iocp::kHeadLock);
+  // (Atomics.exchange(c, word, value) & 3) === 2 && native.wakeLock(word)
+  void unlock(uint32_t lockWord, uint32_t value) {
+    if (((*control_)[lockWord].exchange(value, std::memory_order_seq_cst) & iocp::kLockStateMask) == 2) {
+      port_.wakeLockWaiter(lockWord == iocp::kHeadLock);
+    }
   }
 
   // kPostedHi:kPostedLo or kDequeuedHi:kDequeuedLo (JS: a double, exact below 2^53).
@@ -153,7 +155,7 @@ class JsMirror {
 
   // SharedPort.#room
   int room(uint32_t tail, uint32_t n) {
-    const uint32_t queued = tail - atomic(iocp::kHead);
+    const uint32_t queued = (tail - (atomic(iocp::kHeadLock) >> 2)) & iocp::kPositionMask;
     const uint64_t slots = uint64_t(word(iocp::kRingMask)) + 1;
     const uint32_t capacity = word(iocp::kCapacity);
     if (capacity != 0 && uint64_t(queued) + n > capacity) return kFull;
@@ -165,7 +167,7 @@ class JsMirror {
 
   // SharedPort.#queued
   uint32_t queued(uint32_t head, uint64_t dequeued) {
-    const uint32_t queued = atomic(iocp::kTail) - head;
+    const uint32_t queued = ((atomic(iocp::kTailLock) >> 2) - head) & iocp::kPositionMask;
     queuedUntil_ = dequeued + queued;
     return queued;
   }

@@ -8,14 +8,12 @@
 
 /** Control block words (ControlWord): the producer line, the consumer line, the shared line. */
 export const K_TAIL_LOCK = 0
-export const K_TAIL = 1
-export const K_POSTED_LO = 2
-export const K_POSTED_HI = 3
+export const K_POSTED_LO = 1
+export const K_POSTED_HI = 2
 export const K_HEAD_LOCK = 16
-export const K_HEAD = 17
-export const K_DEQUEUED_LO = 18
-export const K_DEQUEUED_HI = 19
-export const K_PAYLOADS_QUEUED = 20
+export const K_DEQUEUED_LO = 17
+export const K_DEQUEUED_HI = 18
+export const K_PAYLOADS_QUEUED = 19
 export const K_STATE = 32
 export const K_RUNNING = 33
 export const K_WAITING = 34
@@ -27,6 +25,12 @@ export const K_CAPACITY = 39
 export const K_TRACK_HELD = 40
 export const K_TOKEN = 41
 export const K_CONTROL_WORDS = 48
+/**
+ * K_TAIL_LOCK and K_HEAD_LOCK each hold a lock's state in bits 0-1 (0 free, 1 held, 2 held with
+ * a thread parked on the word) and a position in bits 2-31: `word >>> 2`, and positions wrap at
+ * 2^30 (queued = (tail - head) & POSITION_MASK).
+ */
+export const POSITION_MASK = 0x3fff_ffff
 
 /** Words of a ring slot (SlotWord). */
 export const S_KEY_LO = 0
@@ -62,8 +66,7 @@ const EXPECTED: Readonly<Record<string, number>> = {
   kConcurrency: K_CONCURRENCY,
   kWaiting: K_WAITING,
   kAsyncWaiting: K_ASYNC_WAITING,
-  kHead: K_HEAD,
-  kTail: K_TAIL,
+  kPositionMask: POSITION_MASK,
   kRingMask: K_RING_MASK,
   kRingGen: K_RING_GEN,
   kCapacity: K_CAPACITY,

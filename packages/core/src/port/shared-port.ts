@@ -6,18 +6,21 @@
  * ThreadSanitizer checks the whole protocol.
  *
  * The protocol (docs/architecture.md, "The shared-memory packet path" and "The two locks"):
- * - Two locks, each one word: a post takes the tail lock, a get the head lock, so a producer and
- *   a consumer never wait for each other or take turns owning one cache line. The engine takes
- *   both for every call. Lock: `compareExchange(word, 0, 1)`, polled up to {@link LOCK_POLLS}
- *   times while it is taken; then the call is made in native code instead (which spins, then
- *   parks). Unlock: `exchange(word, 0)`, and a native wake only when the old value was 2 (a
- *   thread sleeps on the word).
- * - What a post and a get share is crossed with `Atomics` (sequentially consistent): a post
- *   writes the slot and then stores the tail, which publishes it; a get loads the tail before
- *   it reads a slot, and stores the head after, which frees the slot for posts. A post loads the
- *   head and the running count; a get stores the running count only when it changes (a thread
- *   that ends one delivery and takes the next packet still counts once). Every other word is
- *   written only under the lock the reader holds, so plain typed-array accesses suffice.
+ * - Two locks, each one word that also holds a position: the tail lock holds the tail, the head
+ *   lock the head (state in bits 0-1, position in bits 2-31, wrapping at 2^30). A post takes the
+ *   tail lock, a get the head lock, so a producer and a consumer never wait for each other or
+ *   take turns owning one cache line. The engine takes both for every call. Lock: load the word,
+ *   and `compareExchange(word, seen, seen | 1)` if its state is 0, polled up to
+ *   {@link LOCK_POLLS} times while it is taken; then the call is made in native code instead
+ *   (which spins, then parks). Unlock: `exchange(word, newPosition << 2)`, and a native wake only
+ *   when the old state was 2 (a thread sleeps on the word).
+ * - That exchange is also how a post and a get share the queue: a post writes the slot and then
+ *   exchanges in the new tail, which publishes it; a get loads the tail word before it reads a
+ *   slot, and exchanges in the new head after, which frees the slot for posts. Each side looks
+ *   at the other's word only when its cache runs out (#roomUntil, #queuedUntil). A post loads
+ *   the running count; a get stores it only when it changes (a thread that ends one delivery and
+ *   takes the next packet still counts once). Every other word is written only under the lock
+ *   the reader holds, so plain typed-array accesses suffice.
  * - Post takes the fast path only when the port is open, the ring has room, and no linked waiter
  *   may take a packet (nobody waits, or nobody may run): handing a packet to a waiter means
  *   waking it, which is native code. Waiters change only under both locks, so a post sees them
@@ -42,9 +45,9 @@ import {
   K_CONCURRENCY,
   K_DEQUEUED_HI,
   K_DEQUEUED_LO,
-  K_HEAD,
   K_HEAD_LOCK,
   K_PAYLOADS_QUEUED,
+  POSITION_MASK,
   K_TAIL_LOCK,
   K_POSTED_HI,
   K_POSTED_LO,
@@ -52,7 +55,6 @@ import {
   K_RING_MASK,
   K_RUNNING,
   K_STATE,
-  K_TAIL,
   K_TOKEN,
   K_TRACK_HELD,
   K_WAITING,
@@ -77,6 +79,8 @@ export const SLOW = -100
 const TWO_32 = 0x1_0000_0000
 /** How often a JS call polls a taken lock before it makes the call in native code. */
 const LOCK_POLLS = 64
+/** What #lockContended answers when the lock stayed taken (a taken word: never a free one). */
+const LOCK_BUSY = 1
 
 /**
  * A control block whose lock is always held: with it, every call takes the native path. Used
@@ -153,17 +157,24 @@ export class SharedPort {
   /**
    * The lock was taken: retry a few times before the call goes native. A critical section is a
    * few dozen instructions, so the holder is usually done within a few polls, and a poll is far
-   * cheaper than a call into native code. Out of line, so that the fast paths stay small.
+   * cheaper than a call into native code. Returns the word as it was when this thread took the
+   * lock (its position bits; state 0), or {@link LOCK_BUSY}. Out of line, so that the fast paths
+   * stay small.
    */
-  #lockContended(c: Int32Array, word: number): boolean {
+  #lockContended(c: Int32Array, word: number): number {
     for (let i = 0; i < LOCK_POLLS; i++) {
-      if (Atomics.load(c, word) === 0 && Atomics.compareExchange(c, word, 0, 1) === 0) return true
+      const seen = Atomics.load(c, word)
+      if ((seen & 3) === 0 && Atomics.compareExchange(c, word, seen, seen | 1) === seen) return seen
     }
-    return false
+    return LOCK_BUSY
   }
 
-  #unlock(word: number): void {
-    if (Atomics.exchange(this.#control, word, 0) === 2) this.#wakeLock(word)
+  /**
+   * Releases a lock word, writing `value` (a position, state 0) into it: one exchange publishes
+   * the position and frees the lock. If a thread sleeps on the word, native code wakes it.
+   */
+  #unlock(word: number, value: number): void {
+    if ((Atomics.exchange(this.#control, word, value) & 3) === 2) this.#wakeLock(word)
   }
 
   /** An unlock found `word` at 2: a thread sleeps on it (out of line: it is rare). */
@@ -177,21 +188,26 @@ export class SharedPort {
    */
   post(key: number, bytes: number, overlapped: number): number {
     const c = this.#control
-    if (Atomics.compareExchange(c, K_TAIL_LOCK, 0, 1) !== 0 && !this.#lockContended(c, K_TAIL_LOCK)) return SLOW
+    // Lock: the word as it was, its state 0, becomes held; its upper bits are the tail.
+    let word = Atomics.load(c, K_TAIL_LOCK)
+    if ((word & 3) !== 0 || Atomics.compareExchange(c, K_TAIL_LOCK, word, word | 1) !== word) {
+      word = this.#lockContended(c, K_TAIL_LOCK)
+      if (word === LOCK_BUSY) return SLOW
+    }
     if (
       c[K_STATE] !== 0 ||
       c[K_RING_GEN] !== this.#generation ||
       (c[K_WAITING] !== 0 && (Atomics.load(c, K_RUNNING) < c[K_CONCURRENCY]! || c[K_ASYNC_WAITING] !== 0))
     ) {
-      this.#unlock(K_TAIL_LOCK)
+      this.#unlock(K_TAIL_LOCK, word)
       return SLOW
     }
-    const tail = c[K_TAIL]!
+    const tail = word >>> 2
     const postedLo = c[K_POSTED_LO]!
     if (c[K_POSTED_HI]! * TWO_32 + (postedLo >>> 0) >= this.#roomUntil) {
       const room = this.#room(c, tail, 1)
       if (room !== OK) {
-        this.#unlock(K_TAIL_LOCK)
+        this.#unlock(K_TAIL_LOCK, word)
         return room
       }
     }
@@ -207,11 +223,11 @@ export class SharedPort {
     r[at + S_FLAGS] = 0
     r[at + S_PAYLOAD_LO] = 0
     r[at + S_PAYLOAD_HI] = 0
-    Atomics.store(c, K_TAIL, (tail + 1) | 0)
     c[K_POSTED_LO] = (postedLo + 1) | 0
     if (postedLo === -1) c[K_POSTED_HI] = (c[K_POSTED_HI]! + 1) | 0
-    // #unlock, written out: V8 does not always inline it into this hot path.
-    if (Atomics.exchange(c, K_TAIL_LOCK, 0) === 2) this.#wakeLock(K_TAIL_LOCK)
+    // Publish the packet (the tail moves past it) and unlock, in one exchange (#unlock, written
+    // out: V8 does not always inline it into this hot path).
+    if ((Atomics.exchange(c, K_TAIL_LOCK, ((tail + 1) & POSITION_MASK) << 2) & 3) === 2) this.#wakeLock(K_TAIL_LOCK)
     return OK
   }
 
@@ -221,7 +237,7 @@ export class SharedPort {
    * {@link SLOW} when the ring must grow (the engine does that).
    */
   #room(c: Int32Array, tail: number, n: number): number {
-    const queued = ((tail - Atomics.load(c, K_HEAD)) | 0) >>> 0
+    const queued = (tail - (Atomics.load(c, K_HEAD_LOCK) >>> 2)) & POSITION_MASK
     const slots = c[K_RING_MASK]! + 1
     const capacity = c[K_CAPACITY]! >>> 0
     if (capacity !== 0 && queued + n > capacity) return FULL
@@ -238,24 +254,28 @@ export class SharedPort {
    */
   postMany(words: Uint32Array, count: number): number {
     const c = this.#control
-    if (Atomics.compareExchange(c, K_TAIL_LOCK, 0, 1) !== 0 && !this.#lockContended(c, K_TAIL_LOCK)) return SLOW
+    let word = Atomics.load(c, K_TAIL_LOCK)
+    if ((word & 3) !== 0 || Atomics.compareExchange(c, K_TAIL_LOCK, word, word | 1) !== word) {
+      word = this.#lockContended(c, K_TAIL_LOCK)
+      if (word === LOCK_BUSY) return SLOW
+    }
     if (
       c[K_STATE] !== 0 ||
       c[K_RING_GEN] !== this.#generation ||
       (c[K_WAITING] !== 0 && (Atomics.load(c, K_RUNNING) < c[K_CONCURRENCY]! || c[K_ASYNC_WAITING] !== 0))
     ) {
-      this.#unlock(K_TAIL_LOCK)
+      this.#unlock(K_TAIL_LOCK, word)
       return SLOW
     }
-    const tail = c[K_TAIL]!
+    const tail = word >>> 2
     const posted = c[K_POSTED_HI]! * TWO_32 + (c[K_POSTED_LO]! >>> 0)
     let n = count
     if (posted + n > this.#roomUntil) {
       // Up to the capacity: as many as fit, like the engine's postMany.
       const capacity = c[K_CAPACITY]! >>> 0
-      if (capacity !== 0) n = Math.max(0, Math.min(n, capacity - ((((tail - Atomics.load(c, K_HEAD)) | 0) >>> 0))))
+      if (capacity !== 0) n = Math.max(0, Math.min(n, capacity - ((tail - (Atomics.load(c, K_HEAD_LOCK) >>> 2)) & POSITION_MASK)))
       if (n === 0 || this.#room(c, tail, n) !== OK) {
-        this.#unlock(K_TAIL_LOCK)
+        this.#unlock(K_TAIL_LOCK, word)
         return n === 0 ? 0 : SLOW
       }
     }
@@ -266,11 +286,10 @@ export class SharedPort {
     // (A whole batch is copied as it is: a subarray is an allocation.)
     r.set(first << SLOT_SHIFT === words.length ? words : words.subarray(0, first << SLOT_SHIFT), start << SLOT_SHIFT)
     if (n > first) r.set(words.subarray(first << SLOT_SHIFT, n << SLOT_SHIFT), 0)
-    Atomics.store(c, K_TAIL, (tail + n) | 0)
     const sum = (posted % TWO_32) + n
     c[K_POSTED_LO] = sum | 0
     if (sum > 0xffff_ffff) c[K_POSTED_HI] = (c[K_POSTED_HI]! + 1) | 0
-    this.#unlock(K_TAIL_LOCK)
+    this.#unlock(K_TAIL_LOCK, ((tail + n) & POSITION_MASK) << 2)
     return n
   }
 
@@ -285,10 +304,14 @@ export class SharedPort {
     const b = this.#consumer
     if (b[C_ASSOCIATED] !== this.#token) return SLOW
     const c = this.#control
-    if (Atomics.compareExchange(c, K_HEAD_LOCK, 0, 1) !== 0 && !this.#lockContended(c, K_HEAD_LOCK)) return SLOW
+    let word = Atomics.load(c, K_HEAD_LOCK)
+    if ((word & 3) !== 0 || Atomics.compareExchange(c, K_HEAD_LOCK, word, word | 1) !== word) {
+      word = this.#lockContended(c, K_HEAD_LOCK)
+      if (word === LOCK_BUSY) return SLOW
+    }
     const counted = b[C_RUNNING] !== 0
     const running = c[K_RUNNING]! - (counted ? 1 : 0)
-    const head = c[K_HEAD]!
+    const head = word >>> 2
     const dequeued = c[K_DEQUEUED_HI]! * TWO_32 + (c[K_DEQUEUED_LO]! >>> 0)
     let queued = this.#queuedUntil - dequeued
     if (queued < max) queued = this.#queued(c, head, dequeued)
@@ -299,7 +322,7 @@ export class SharedPort {
       c[K_RING_GEN] !== this.#generation ||
       c[K_TRACK_HELD] !== 0
     ) {
-      this.#stopRunning(counted, running)
+      this.#stopRunning(counted, running, word)
       return SLOW
     }
     const n = Math.min(max, queued)
@@ -309,13 +332,13 @@ export class SharedPort {
     const first = Math.min(n, slots - start)
     words.set(r.subarray(start << SLOT_SHIFT, (start + first) << SLOT_SHIFT), 0)
     if (n > first) words.set(r.subarray(0, (n - first) << SLOT_SHIFT), first << SLOT_SHIFT)
-    Atomics.store(c, K_HEAD, (head + n) | 0)
     if (!counted) this.#startRunning(running)
     this.tokensTaken = c[K_PAYLOADS_QUEUED] !== 0 && this.#countTokens(c, words, n)
     const sum = (dequeued % TWO_32) + n
     c[K_DEQUEUED_LO] = sum | 0
     if (sum > 0xffff_ffff) c[K_DEQUEUED_HI] = (c[K_DEQUEUED_HI]! + 1) | 0
-    this.#unlock(K_HEAD_LOCK)
+    // Free the slots (the head moves past them) and unlock, in one exchange.
+    this.#unlock(K_HEAD_LOCK, ((head + n) & POSITION_MASK) << 2)
     return n
   }
 
@@ -332,14 +355,15 @@ export class SharedPort {
   /**
    * A get that takes nothing here: the thread's previous delivery ends (the engine's
    * stopRunningLocked; if the call then goes native, the engine finds it stopped already), and
-   * the head lock is released. `running` is the count without this thread.
+   * the head lock is released as `word` (the head unchanged). `running` is the count without
+   * this thread.
    */
-  #stopRunning(counted: boolean, running: number): void {
+  #stopRunning(counted: boolean, running: number, word: number): void {
     if (counted) {
       this.#consumer[C_RUNNING] = 0
       Atomics.store(this.#control, K_RUNNING, running)
     }
-    this.#unlock(K_HEAD_LOCK)
+    this.#unlock(K_HEAD_LOCK, word)
   }
 
   /**
@@ -347,7 +371,7 @@ export class SharedPort {
    * that in #queuedUntil.
    */
   #queued(c: Int32Array, head: number, dequeued: number): number {
-    const queued = ((Atomics.load(c, K_TAIL) - head) | 0) >>> 0
+    const queued = ((Atomics.load(c, K_TAIL_LOCK) >>> 2) - head) & POSITION_MASK
     this.#queuedUntil = dequeued + queued
     return queued
   }
@@ -367,12 +391,16 @@ export class SharedPort {
     const b = this.#consumer
     if (b[C_ASSOCIATED] !== this.#token) return undefined
     const c = this.#control
-    if (Atomics.compareExchange(c, K_HEAD_LOCK, 0, 1) !== 0 && !this.#lockContended(c, K_HEAD_LOCK)) return undefined
+    let word = Atomics.load(c, K_HEAD_LOCK)
+    if ((word & 3) !== 0 || Atomics.compareExchange(c, K_HEAD_LOCK, word, word | 1) !== word) {
+      word = this.#lockContended(c, K_HEAD_LOCK)
+      if (word === LOCK_BUSY) return undefined
+    }
     // The previous delivery ends: without it, may the thread run? A thread that ends one
     // delivery and takes the next packet keeps its place in the count, and writes no count.
     const counted = b[C_RUNNING] !== 0
     const running = c[K_RUNNING]! - (counted ? 1 : 0)
-    const head = c[K_HEAD]!
+    const head = word >>> 2
     const dequeuedLo = c[K_DEQUEUED_LO]!
     const dequeued = c[K_DEQUEUED_HI]! * TWO_32 + (dequeuedLo >>> 0)
     if (
@@ -381,7 +409,7 @@ export class SharedPort {
       running >= c[K_CONCURRENCY]! ||
       c[K_RING_GEN] !== this.#generation
     ) {
-      this.#stopRunning(counted, running)
+      this.#stopRunning(counted, running, word)
       return undefined
     }
     const r = this.#ring
@@ -394,7 +422,6 @@ export class SharedPort {
     const flags = r[at + S_FLAGS]!
     const payloadLo = r[at + S_PAYLOAD_LO]!
     const payloadHi = r[at + S_PAYLOAD_HI]!
-    Atomics.store(c, K_HEAD, (head + 1) | 0)
     if (!counted) this.#startRunning(running)
     c[K_DEQUEUED_LO] = (dequeuedLo + 1) | 0
     if (dequeuedLo === -1) c[K_DEQUEUED_HI] = (c[K_DEQUEUED_HI]! + 1) | 0
@@ -409,7 +436,8 @@ export class SharedPort {
       b[C_HELD_SLOT + S_FLAGS] = flags
       b[C_HELD_IN_BLOCK] = 1
     }
-    if (Atomics.exchange(c, K_HEAD_LOCK, 0) === 2) this.#wakeLock(K_HEAD_LOCK) // #unlock, as in post
+    // Free the slot (the head moves past it) and unlock, in one exchange (#unlock, as in post).
+    if ((Atomics.exchange(c, K_HEAD_LOCK, ((head + 1) & POSITION_MASK) << 2) & 3) === 2) this.#wakeLock(K_HEAD_LOCK)
 
     if (flags === 0 && payloadLo === 0 && payloadHi === 0) {
       return makePacket(keyHi * TWO_32 + keyLo, bytes, overlappedHi * TWO_32 + overlappedLo, undefined)

@@ -139,7 +139,7 @@ Napi::Object layout(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
   const std::pair<const char*, uint32_t> words[] = {
       {"kTailLock", kTailLock}, {"kHeadLock", kHeadLock}, {"kState", kState}, {"kRunning", kRunning}, {"kConcurrency", kConcurrency},
-      {"kWaiting", kWaiting}, {"kAsyncWaiting", kAsyncWaiting}, {"kHead", kHead}, {"kTail", kTail},
+      {"kWaiting", kWaiting}, {"kAsyncWaiting", kAsyncWaiting}, {"kPositionMask", kPositionMask},
       {"kRingMask", kRingMask}, {"kRingGen", kRingGen}, {"kCapacity", kCapacity},
       {"kPostedLo", kPostedLo}, {"kPostedHi", kPostedHi}, {"kDequeuedLo", kDequeuedLo},
       {"kDequeuedHi", kDequeuedHi}, {"kPayloadsQueued", kPayloadsQueued}, {"kTrackHeld", kTrackHeld}, {"kToken", kToken},

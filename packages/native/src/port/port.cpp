@@ -91,6 +91,12 @@ Port::Port(uint32_t concurrency, size_t capacity, uint32_t spinNs, bool trackHel
   c[kRingGen].store(1, std::memory_order_relaxed);
   c[kTrackHeld].store(trackHeld ? 1 : 0, std::memory_order_relaxed);
   c[kToken].store(token_, std::memory_order_relaxed);
+  // Positions start just short of their wrap at 2^30, so that every port crosses it within its
+  // first kInitialRingSlots / 2 packets: the wrap is exercised by every test, in both languages,
+  // not only after a billion packets.
+  const uint32_t first = (kPositionMask + 1 - kInitialRingSlots / 2) << kLockStateBits;
+  c[kTailLock].store(first, std::memory_order_relaxed);
+  c[kHeadLock].store(first, std::memory_order_relaxed);
 }
 
 Port::~Port() {
@@ -113,8 +119,8 @@ void Port::add64Locked(ControlWord lo, ControlWord hi, uint64_t d) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The ring. Positions are uint32 and wrap; slot = position & mask. JS pushes at kTail and pops
-// at kHead with the same code under the same lock (packages/core/src/port/fast-path.ts).
+// The ring. Positions are 30-bit and wrap (kPositionMask); slot = position & mask. JS pushes at
+// the tail and pops at the head with the same steps (packages/core/src/port/shared-port.ts).
 
 void Port::writeSlotLocked(uint32_t position, const Packet& packet, uint64_t payloadToken) {
   SharedBlock& r = *ring_;
@@ -131,7 +137,7 @@ void Port::writeSlotLocked(uint32_t position, const Packet& packet, uint64_t pay
 }
 
 Packet Port::popFrontLocked() {
-  const uint32_t head = wordLocked(kHead);
+  const uint32_t head = headLocked();
   const SharedBlock& r = *ring_;
   const size_t at = size_t(head & wordLocked(kRingMask)) * kSlotWords;
   auto word = [&](uint32_t i) { return r[at + i].load(std::memory_order_relaxed); };
@@ -146,7 +152,7 @@ Packet Port::popFrontLocked() {
     packet.data = PayloadTable::instance().take(token);
     addWordLocked(kPayloadsQueued, static_cast<uint32_t>(-1));
   }
-  setWordLocked(kHead, head + 1);
+  setHeadLocked(head + 1);
   return packet;
 }
 
@@ -159,29 +165,31 @@ void Port::ensureRoomLocked(size_t more) {
     slots *= 2;
   }
   std::shared_ptr<SharedBlock> grown = SharedBlock::make(slots * kSlotWords);  // may throw
-  // Copy in FIFO order to the start of the new ring; positions restart at 0.
+  // Each packet keeps its position and moves to that position's slot in the new ring (2^30
+  // positions are a whole number of laps of any ring).
   const SharedBlock& old = *ring_;
-  const uint32_t head = wordLocked(kHead);
+  const uint32_t head = headLocked();
   const uint32_t mask = wordLocked(kRingMask);
+  const uint32_t grownMask = static_cast<uint32_t>(slots - 1);
   for (size_t i = 0; i < queued; ++i) {
-    const size_t from = size_t((head + i) & mask) * kSlotWords;
+    const uint32_t position = head + static_cast<uint32_t>(i);
+    const size_t from = size_t(position & mask) * kSlotWords;
+    const size_t to = size_t(position & grownMask) * kSlotWords;
     for (uint32_t w = 0; w < kSlotWords; ++w) {
-      (*grown)[i * kSlotWords + w].store(old[from + w].load(std::memory_order_relaxed), std::memory_order_relaxed);
+      (*grown)[to + w].store(old[from + w].load(std::memory_order_relaxed), std::memory_order_relaxed);
     }
   }
   ring_ = std::move(grown);  // JS views of the old ring keep it alive; kRingGen marks them stale
-  setWordLocked(kHead, 0);
-  setWordLocked(kTail, static_cast<uint32_t>(queued));
-  setWordLocked(kRingMask, static_cast<uint32_t>(slots - 1));
+  setWordLocked(kRingMask, grownMask);
   addWordLocked(kRingGen, 1);
 }
 
 void Port::pushBackLocked(const Packet& packet) {
   ensureRoomLocked(1);
   const uint64_t token = packet.data != nullptr ? PayloadTable::instance().put(packet.data) : 0;
-  const uint32_t tail = wordLocked(kTail);
+  const uint32_t tail = tailLocked();
   writeSlotLocked(tail, packet, token);
-  setWordLocked(kTail, tail + 1);
+  setTailLocked(tail + 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,8 +317,8 @@ bool Port::dropAsyncRunningLocked(Consumer& consumer, bool oneDelivery) {
 }
 
 size_t Port::takeLocked(Packet* out, size_t max) {
-  const uint32_t head = wordLocked(kHead);
-  const uint32_t queued = wordLocked(kTail) - head;
+  const uint32_t head = headLocked();
+  const uint32_t queued = static_cast<uint32_t>(queuedLocked());
   const size_t count = max < queued ? max : queued;
   const SharedBlock& r = *ring_;
   const uint32_t mask = wordLocked(kRingMask);
@@ -329,7 +337,7 @@ size_t Port::takeLocked(Packet* out, size_t max) {
       addWordLocked(kPayloadsQueued, static_cast<uint32_t>(-1));
     }
   }
-  setWordLocked(kHead, head + static_cast<uint32_t>(count));
+  setHeadLocked(head + static_cast<uint32_t>(count));
   add64Locked(kDequeuedLo, kDequeuedHi, count);
   return count;
 }
@@ -427,7 +435,7 @@ Port::PostManyResult Port::postMany(const Packet* packets, size_t count) {
     ensureRoomLocked(n);
     SharedBlock& r = *ring_;
     const uint32_t mask = wordLocked(kRingMask);
-    uint32_t tail = wordLocked(kTail);
+    uint32_t tail = tailLocked();
     for (; appended < n; ++appended) {
       const Packet& packet = packets[i + appended];
       const uint64_t token = packet.data != nullptr ? PayloadTable::instance().put(packet.data) : 0;
@@ -441,11 +449,11 @@ Port::PostManyResult Port::postMany(const Packet* packets, size_t count) {
       slot[kPayloadLo].store(static_cast<uint32_t>(token), std::memory_order_relaxed);
       slot[kPayloadHi].store(static_cast<uint32_t>(token >> 32), std::memory_order_relaxed);
       if (token != 0) addWordLocked(kPayloadsQueued, 1);
-      setWordLocked(kTail, ++tail);
+      setTailLocked(++tail);
     }
   } catch (const std::bad_alloc&) {
     // The ring could not grow, or a payload could not be registered: the first `appended` are
-    // posted (kTail advanced with each), the rest stays with the caller, like a full queue.
+    // posted (the tail advanced with each), the rest stays with the caller, like a full queue.
   }
   add64Locked(kPostedLo, kPostedHi, appended);
   i += appended;
@@ -598,9 +606,9 @@ Status Port::requeue(Consumer& consumer, const Packet* packets, size_t count, bo
     for (size_t i = count; i > 0; --i) {
       const Packet& packet = packets[i - 1];
       const uint64_t token = packet.data != nullptr ? PayloadTable::instance().put(packet.data) : 0;
-      const uint32_t head = wordLocked(kHead) - 1;
+      const uint32_t head = (headLocked() - 1) & kPositionMask;
       writeSlotLocked(head, packet, token);
-      setWordLocked(kHead, head);
+      setHeadLocked(head);
     }
     add64Locked(kDequeuedLo, kDequeuedHi, static_cast<uint64_t>(-static_cast<int64_t>(count)));
     // The head moved back: a JS post's cached room (SharedPort.#roomUntil) is too large now.
@@ -703,7 +711,7 @@ Status Port::shutdown() {
 PortStats Port::stats() const {
   PortLockGuard guard(lock_);
   auto word = [&](ControlWord w) { return (*control_)[w].load(std::memory_order_relaxed); };
-  return PortStats{static_cast<uint32_t>(word(kTail) - word(kHead)),
+  return PortStats{queuedLocked(),
                    word(kRunning),
                    word(kWaiting),
                    uint64_t(word(kPostedHi)) << 32 | word(kPostedLo),

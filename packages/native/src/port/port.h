@@ -52,6 +52,9 @@
 
 namespace iocp {
 
+static_assert(SharedLock::kStateMask == kLockStateMask && (0xffffffffu >> 2) == kPositionMask,
+              "shared_lock.h and shared_layout.h must agree on the lock words' bits");
+
 class Port;
 class Consumer;
 
@@ -302,8 +305,12 @@ class Port : public std::enable_shared_from_this<Port> {
   void add64Locked(ControlWord lo, ControlWord hi, uint64_t d);
   State stateLocked() const { return static_cast<State>(wordLocked(kState)); }
   uint32_t runningLocked() const { return wordLocked(kRunning); }
-  size_t queuedLocked() const { return static_cast<uint32_t>(wordLocked(kTail) - wordLocked(kHead)); }
-  bool queueEmptyLocked() const { return wordLocked(kTail) == wordLocked(kHead); }
+  uint32_t headLocked() const { return lock_.head(); }
+  uint32_t tailLocked() const { return lock_.tail(); }
+  void setHeadLocked(uint32_t position) { lock_.setHead(position & kPositionMask); }
+  void setTailLocked(uint32_t position) { lock_.setTail(position & kPositionMask); }
+  size_t queuedLocked() const { return (tailLocked() - headLocked()) & kPositionMask; }
+  bool queueEmptyLocked() const { return tailLocked() == headLocked(); }
   size_t ringSlotsLocked() const { return size_t(wordLocked(kRingMask)) + 1; }
   // Ring slots: a payload moves into the PayloadTable when its packet enters the ring, and out
   // when it leaves. pushBack/pushFront need a free slot (ensureRoomLocked) and a registered

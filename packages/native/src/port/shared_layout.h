@@ -31,20 +31,22 @@ namespace iocp {
 // tail lock first, for every call: it sees and changes everything at once, as with one lock.
 enum ControlWord : uint32_t {
   // The producer line.
-  kTailLock = 0,      // 0 free, 1 held, 2 held and a thread may be parked on it (futex protocol)
-  kTail = 1,          // position after the newest packet (wraps; slot = position & mask).
-                      // Written under both locks by the engine, under the tail lock by JS
-                      // (an Atomics.store after the slot: it publishes the slot to gets).
-  kPostedLo = 2,      // packets accepted by post, as two uint32 halves (tail lock)
-  kPostedHi = 3,
+  // The tail lock and the tail, in one word: bits 0-1 are the lock's state (0 free, 1 held, 2 held
+  // and a thread may be parked on it: the futex protocol, shared_lock.h), bits 2-31 the position
+  // after the newest packet (30 bits, wrapping; slot = position & mask). One word, so that a JS
+  // post publishes its packet and releases the lock with one exchange. The position changes only
+  // while the lock is held: by the engine (with both locks) or by a JS post.
+  kTailLock = 0,
+  kPostedLo = 1,      // packets accepted by post, as two uint32 halves (tail lock)
+  kPostedHi = 2,
   // The consumer line.
-  kHeadLock = 16,     // like kTailLock
-  kHead = 17,         // position of the oldest queued packet; queued = tail - head (uint32).
-                      // Written under both locks by the engine, under the head lock by JS
-                      // (an Atomics.store after the slot was read: it frees the slot for posts).
-  kDequeuedLo = 18,   // packets handed to consumers (head lock)
-  kDequeuedHi = 19,
-  kPayloadsQueued = 20,  // queued packets that carry a payload token (head lock; only the engine
+  // The head lock and the head (the position of the oldest queued packet), in one word, like
+  // kTailLock: a JS get frees the slot it read and releases the lock with one exchange.
+  // queued = (tail - head) & kPositionMask.
+  kHeadLock = 16,
+  kDequeuedLo = 17,   // packets handed to consumers (head lock)
+  kDequeuedHi = 18,
+  kPayloadsQueued = 19,  // queued packets that carry a payload token (head lock; only the engine
                          // adds, as a JS post never carries one): when 0, a JS batch get skips
                          // looking for tokens
   // The shared line.
@@ -61,6 +63,11 @@ enum ControlWord : uint32_t {
   kToken = 41,        // this port's fast-path token (constant, nonzero, unique in the process)
   kControlWords = 48  // three 64-byte lines
 };
+
+// The lock state and the position in kTailLock and kHeadLock.
+constexpr uint32_t kLockStateBits = 2;
+constexpr uint32_t kLockStateMask = (1u << kLockStateBits) - 1;
+constexpr uint32_t kPositionMask = 0xffffffffu >> kLockStateBits;
 
 // Words of one ring slot (a packet).
 enum SlotWord : uint32_t {
