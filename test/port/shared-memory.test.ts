@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { CompletionPort, PacketBatch, PortClosedError, PortFullError } from '@iocp/core'
 import { sharedCells, startFixture } from '../fixtures/harness.js'
@@ -124,6 +125,62 @@ describe('one queue, two paths', () => {
     expect(port.stats()).toMatchObject({ running: 0, queued: 1 })
     expect(port.recoverHeld(threadId)).toEqual([])
     port.close()
+  })
+})
+
+describe('a thread terminated inside a JS call', () => {
+  // worker.terminate() stops JS at the next function entry, which may be inside post's or get's
+  // critical section. The lock that call held must not stay taken: every other thread would wait
+  // for it for ever (a pool's destroy() hung on exactly this). Each round terminates a worker at
+  // a random moment of a loop of JS posts and gets, then looks at both lock words.
+  it('leaves both locks of the port free, and the port usable, however often it happens', async () => {
+    const port = new CompletionPort({ concurrency: 1 })
+    const handle = port.handle
+    const opened = native.openPort(handle.id, handle.pin)
+    if (typeof opened === 'number') throw new Error(`openPort: status ${opened}`)
+    const control = new Int32Array(opened.control() as ArrayBuffer)
+    const TAIL_LOCK = 0
+    const HEAD_LOCK = 16
+    const source = `
+      const { workerData } = require('node:worker_threads')
+      import(workerData.core).then(({ CompletionPort, PacketBatch }) => {
+        const port = CompletionPort.fromHandle(workerData.handle)
+        const started = new Int32Array(workerData.started)
+        const out = new PacketBatch(4)
+        const into = new PacketBatch(4)
+        for (let i = 0; ; i++) {
+          port.post(i)
+          port.get(0)
+          out.clear()
+          out.push(i)
+          out.push(i + 1)
+          port.postMany(out)
+          port.getManyInto(into, 0)
+          if (i === 20) Atomics.store(started, 0, 1)
+        }
+      })`
+    const core = import.meta.resolve('@iocp/core')
+    try {
+      for (let round = 0; round < 40; round++) {
+        const started = new SharedArrayBuffer(4)
+        const worker = new Worker(source, { eval: true, workerData: { handle: port.handle, core, started } })
+        const exited = new Promise((resolve) => worker.once('exit', resolve))
+        while (Atomics.load(new Int32Array(started), 0) === 0) await new Promise((resolve) => setTimeout(resolve, 1))
+        // A random moment of the loop: up to a few hundred microseconds more.
+        const until = performance.now() + Math.random() * 0.3
+        while (performance.now() < until);
+        await worker.terminate()
+        await exited
+        expect([control[TAIL_LOCK]! & 3, control[HEAD_LOCK]! & 3], `round ${round}`).toEqual([0, 0])
+      }
+      // The port still works, in JS and in native code: what the workers left is there to take.
+      port.post(7)
+      let last: number | bigint | undefined
+      for (let packet = port.get(0); packet !== null; packet = port.get(0)) last = packet.key
+      expect(last).toBe(7)
+    } finally {
+      port.close()
+    }
   })
 })
 

@@ -67,6 +67,24 @@ class JsMirror {
     return kOk;
   }
 
+  // A thread stopped (worker.terminate()) right after it took `lockWord` in a JS call: the lock
+  // and its HOLDING mark stay as they are. `false` if the lock was taken.
+  bool stopHolding(uint32_t lockWord) {
+    uint32_t held = 0;
+    return lock(lockWord, held);
+  }
+
+  // A thread stopped right after its unlocking exchange of `lockWord` (taken by stopHolding)
+  // saw a thread parked on the word, before the wake it then owed: the OWES_WAKE mark stays.
+  // Returns whether the exchange saw a parked thread (state 2).
+  bool stopOwingWake(uint32_t lockWord) {
+    std::atomic<uint32_t>& w = (*control_)[lockWord];
+    const bool owes = (w.exchange(w.load(std::memory_order_relaxed) & ~iocp::kLockStateMask, std::memory_order_seq_cst) &
+                       iocp::kLockStateMask) == 2;
+    mark(iocp::kLockMark, owes ? -(lockWord + 1) : 0);
+    return owes;
+  }
+
   // SharedPort.get: true with `out` filled (its payload taken, as takePayload does), or false
   // for SLOW.
   bool get(iocp::Packet& out) {
@@ -102,8 +120,12 @@ class JsMirror {
     }
     set(iocp::kDequeuedLo, dequeuedLo + 1);
     if (dequeuedLo == 0xffffffffu) set(iocp::kDequeuedHi, word(iocp::kDequeuedHi) + 1);
-    if ((payloadLo | payloadHi) != 0) set(iocp::kPayloadsQueued, word(iocp::kPayloadsQueued) - 1);
-    if (word(iocp::kTrackHeld) != 0) {
+    const bool trackHeld = word(iocp::kTrackHeld) != 0;
+    // Frees the slot; then the held record (plain stores, this thread's block), the wake, and
+    // the payload count (Atomics.sub), in SharedPort.get's order.
+    const uint32_t unlocked =
+        (*control_)[iocp::kHeadLock].exchange(((head + 1) & iocp::kPositionMask) << 2, std::memory_order_seq_cst);
+    if (trackHeld) {
       b[iocp::kHeldSlot + iocp::kKeyLo].store(keyLo, std::memory_order_relaxed);
       b[iocp::kHeldSlot + iocp::kKeyHi].store(keyHi, std::memory_order_relaxed);
       b[iocp::kHeldSlot + iocp::kOverlappedLo].store(ovLo, std::memory_order_relaxed);
@@ -112,7 +134,12 @@ class JsMirror {
       b[iocp::kHeldSlot + iocp::kFlags].store(flags, std::memory_order_relaxed);
       b[iocp::kHeldInBlock].store(1, std::memory_order_relaxed);
     }
-    unlock(iocp::kHeadLock, ((head + 1) & iocp::kPositionMask) << 2);  // frees the slot
+    if ((unlocked & iocp::kLockStateMask) == 2) {
+      mark(iocp::kLockMark, -(iocp::kHeadLock + 1));
+      port_.wakeLockWaiter(true);
+    }
+    mark(iocp::kLockMark, 0);
+    if ((payloadLo | payloadHi) != 0) (*control_)[iocp::kPayloadsQueued].fetch_sub(1, std::memory_order_seq_cst);
     out.key = uint64_t(keyHi) << 32 | keyLo;
     out.overlapped = uint64_t(ovHi) << 32 | ovLo;
     out.bytes = bytes;
@@ -130,25 +157,33 @@ class JsMirror {
   uint32_t atomic(uint32_t i) const { return (*control_)[i].load(std::memory_order_seq_cst); }
   void store(uint32_t i, uint32_t v) { (*control_)[i].store(v, std::memory_order_seq_cst); }
 
-  // Atomics.load, then Atomics.compareExchange(c, word, seen, seen | 1) === seen when the state
-  // is 0, then SharedPort.#lockContended's polls. `held`: the word as it was (state 0).
+  // b[C_LOCK_PORT] = token; Atomics.load, then Atomics.compareExchange(c, word, seen, seen | 1)
+  // === seen when the state is 0, then SharedPort.#lockContended's polls; then b[C_LOCK_MARK] =
+  // HOLDING. `held`: the word as it was (state 0).
   bool lock(uint32_t lockWord, uint32_t& held) {
+    mark(iocp::kLockPort, token_);
     std::atomic<uint32_t>& w = (*control_)[lockWord];
     for (int i = 0; i <= 64; ++i) {
       uint32_t seen = w.load(std::memory_order_seq_cst);
       if ((seen & iocp::kLockStateMask) == 0 && w.compare_exchange_strong(seen, seen | 1, std::memory_order_seq_cst)) {
         held = seen;
+        mark(iocp::kLockMark, lockWord + 1);
         return true;
       }
     }
     return false;
   }
-  // (Atomics.exchange(c, word, value) & 3) === 2 && native.wakeLock(word)
+  // if ((Atomics.exchange(c, word, value) & 3) === 2) { b[C_LOCK_MARK] = OWES_WAKE;
+  // native.wakeLock(word) } b[C_LOCK_MARK] = 0
   void unlock(uint32_t lockWord, uint32_t value) {
     if (((*control_)[lockWord].exchange(value, std::memory_order_seq_cst) & iocp::kLockStateMask) == 2) {
+      mark(iocp::kLockMark, -(lockWord + 1));
       port_.wakeLockWaiter(lockWord == iocp::kHeadLock);
     }
+    mark(iocp::kLockMark, 0);
   }
+  // A plain typed-array store into this thread's consumer block.
+  void mark(uint32_t i, uint32_t v) { (*consumer_)[i].store(v, std::memory_order_relaxed); }
 
   // kPostedHi:kPostedLo or kDequeuedHi:kDequeuedLo (JS: a double, exact below 2^53).
   uint64_t count(uint32_t lo, uint32_t hi) const { return uint64_t(word(hi)) << 32 | word(lo); }

@@ -1,9 +1,12 @@
 // The JS half of the packet path (js_mirror.h) on its own, one step at a time: the cases where
 // what a JS view caches (SharedPort.#roomUntil, #queuedUntil) could go stale under an engine
-// call. The stress tests run the same steps at speed.
+// call, and a JS thread stopped inside a lock. The stress tests run the same steps at speed.
 #include "harness.h"
 #include "js_mirror.h"
 #include "support.h"
+
+#include <chrono>
+#include <thread>
 
 using namespace iocp;
 using cctest::JsMirror;
@@ -80,4 +83,57 @@ TEST(js_post_and_get_across_a_grown_ring) {
     }
   }
   CHECK(port->stats().queued == 0);
+}
+
+// worker.terminate() stops JS at a function entry, which may be inside a critical section. The
+// consumer block's mark says which lock the thread held, and as the thread goes away the
+// binding calls releaseAbandonedLock: the lock is free again, the call that was cut short
+// published nothing, and every other thread goes on.
+TEST(js_thread_stopped_holding_a_lock_has_it_released) {
+  auto port = makePort(1);
+  auto other = makePort(1);
+  Consumer stopped(1);
+  Consumer c(2);
+  JsMirror js(*port, stopped);
+  CHECK(js.post(1, 0, 0) == JsMirror::kOk);
+  auto state = [&](uint32_t word) { return (*port->control())[word].load() & kLockStateMask; };
+  auto mark = [&] { return static_cast<int32_t>((*stopped.block())[kLockMark].load()); };
+  CHECK(mark() == 0);
+
+  CHECK(js.stopHolding(kTailLock));
+  CHECK(state(kTailLock) == 1 && mark() == static_cast<int32_t>(kTailLock + 1));
+  CHECK(!other->releaseAbandonedLock(stopped));  // the mark names another port
+  CHECK(port->releaseAbandonedLock(stopped));
+  CHECK(state(kTailLock) == 0 && mark() == 0);
+  CHECK(!port->releaseAbandonedLock(stopped));  // once
+  CHECK(port->post(packet(2)) == Status::Ok);
+
+  CHECK(js.stopHolding(kHeadLock));
+  CHECK(state(kHeadLock) == 1 && mark() == static_cast<int32_t>(kHeadLock + 1));
+  CHECK(port->releaseAbandonedLock(stopped));
+  CHECK(state(kHeadLock) == 0 && mark() == 0);
+  Packet out[2];
+  CHECK(port->get(c, out, 2, 0).count == 2);
+  CHECK(out[0].key == 1 && out[1].key == 2);
+}
+
+// The thread was stopped between its unlocking exchange, which saw a thread parked on the word,
+// and the wake it then owed: releaseAbandonedLock makes the wake.
+TEST(js_thread_stopped_before_its_wake_has_the_wake_made) {
+  auto port = makePort(1);
+  Consumer stopped(1);
+  Consumer c(2);
+  JsMirror js(*port, stopped);
+  CHECK(js.stopHolding(kTailLock));
+  std::thread poster([&] { CHECK(port->post(packet(7)) == Status::Ok); });  // parks on the tail lock
+  while (((*port->control())[kTailLock].load() & kLockStateMask) != 2) std::this_thread::yield();
+  // Let it fall asleep on the word (its spin is a few microseconds); if it has not yet, the
+  // exchange below changes the word under it and it does not sleep at all.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(js.stopOwingWake(kTailLock));
+  CHECK(static_cast<int32_t>((*stopped.block())[kLockMark].load()) == -static_cast<int32_t>(kTailLock + 1));
+  CHECK(port->releaseAbandonedLock(stopped));
+  poster.join();  // without the wake, it would sleep for ever
+  Packet out;
+  CHECK(port->get(c, &out, 1, 0).count == 1 && out.key == 7);
 }

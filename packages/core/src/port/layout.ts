@@ -48,6 +48,10 @@ export const SLOT_SHIFT = 3
 export const C_ASSOCIATED = 0
 export const C_RUNNING = 1
 export const C_HELD_IN_BLOCK = 2
+/** The token of the port whose lock C_LOCK_MARK names (see shared-port.ts, "A thread that dies in a lock"). */
+export const C_LOCK_PORT = 3
+/** 1 + the lock word JS holds on this thread, its negation while JS releases it, else 0. */
+export const C_LOCK_MARK = 4
 export const C_HELD_SLOT = 8
 export const C_CONSUMER_WORDS = 16
 
@@ -90,6 +94,8 @@ const EXPECTED: Readonly<Record<string, number>> = {
   kAssociated: C_ASSOCIATED,
   kConsumerRunning: C_RUNNING,
   kHeldInBlock: C_HELD_IN_BLOCK,
+  kLockPort: C_LOCK_PORT,
+  kLockMark: C_LOCK_MARK,
   kHeldSlot: C_HELD_SLOT,
   kConsumerWords: C_CONSUMER_WORDS,
   STATUS_CLOSED: -CLOSED,

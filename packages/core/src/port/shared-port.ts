@@ -33,12 +33,28 @@
  *   with `TypedArray.set`: a batch packet has the stride of a ring slot (8 words).
  * - Anything else answers {@link SLOW}, and the caller makes the call in native code, which
  *   applies every rule. The fast path never decides anything the engine would decide otherwise.
+ * - A thread that dies in a lock. `worker.terminate()` stops JS at the next point where V8
+ *   looks for interrupts: a function's entry, a loop's back-edge, and (seen on Node 20) the call
+ *   of an `Atomics` function, before it acts. That may be inside a critical section: the lock
+ *   would stay taken, and every other thread would wait for it for ever. So the thread's consumer
+ *   block says which lock it holds: C_LOCK_PORT is written before the compare-exchange,
+ *   C_LOCK_MARK = HOLDING_* right after it (a plain store: nothing between can stop the thread),
+ *   and after the unlocking exchange C_LOCK_MARK = 0, or OWES_WAKE_* until the wake that the
+ *   exchange asked for is made. As the thread goes away, the addon releases the lock it holds or
+ *   makes the wake it owes (Port::releaseAbandonedLock). A call stopped before its exchange has
+ *   published nothing: its slots lie past the tail, its running count is undone by the thread's
+ *   teardown, and only the posted/dequeued counts (statistics) keep its packets. What must never
+ *   run ahead of the exchange comes after it: a get's held record (plain stores right after the
+ *   exchange, read only by this thread's teardown) and the payload count (Atomics.sub, so it may
+ *   stay too high, which costs a look for tokens, never too low).
  */
 import type { NativeBinding, NativePort } from '@iocp/native'
 import {
   C_ASSOCIATED,
   C_HELD_IN_BLOCK,
   C_HELD_SLOT,
+  C_LOCK_MARK,
+  C_LOCK_PORT,
   C_RUNNING,
   K_ASYNC_WAITING,
   K_CAPACITY,
@@ -81,6 +97,12 @@ const TWO_32 = 0x1_0000_0000
 const LOCK_POLLS = 64
 /** What #lockContended answers when the lock stayed taken (a taken word: never a free one). */
 const LOCK_BUSY = 1
+/** C_LOCK_MARK while this thread holds the tail lock, then once it owes the wake its unlock asked for. */
+const HOLDING_TAIL = K_TAIL_LOCK + 1
+const OWES_WAKE_TAIL = -HOLDING_TAIL
+/** C_LOCK_MARK while this thread holds the head lock, then once it owes the wake its unlock asked for. */
+const HOLDING_HEAD = K_HEAD_LOCK + 1
+const OWES_WAKE_HEAD = -HOLDING_HEAD
 
 /**
  * A control block whose lock is always held: with it, every call takes the native path. Used
@@ -91,6 +113,15 @@ function lockedControl(): Int32Array {
   control[K_TAIL_LOCK] = 1
   control[K_HEAD_LOCK] = 1
   return control
+}
+
+/** How many of the first `n` packets of `words` carry a payload token. */
+function countTokens(words: Uint32Array, n: number): number {
+  let tokens = 0
+  for (let at = S_PAYLOAD_LO; at < n << SLOT_SHIFT; at += 1 << SLOT_SHIFT) {
+    if ((words[at]! | words[at + 1]!) !== 0) tokens++
+  }
+  return tokens
 }
 
 /** One thread's view of a port's shared memory. */
@@ -164,7 +195,11 @@ export class SharedPort {
   #lockContended(c: Int32Array, word: number): number {
     for (let i = 0; i < LOCK_POLLS; i++) {
       const seen = Atomics.load(c, word)
-      if ((seen & 3) === 0 && Atomics.compareExchange(c, word, seen, seen | 1) === seen) return seen
+      if ((seen & 3) === 0 && Atomics.compareExchange(c, word, seen, seen | 1) === seen) {
+        // Marked before the return (see "A thread that dies in a lock"); the caller marks again.
+        this.#consumer[C_LOCK_MARK] = word + 1
+        return seen
+      }
     }
     return LOCK_BUSY
   }
@@ -174,7 +209,12 @@ export class SharedPort {
    * the position and frees the lock. If a thread sleeps on the word, native code wakes it.
    */
   #unlock(word: number, value: number): void {
-    if ((Atomics.exchange(this.#control, word, value) & 3) === 2) this.#wakeLock(word)
+    const b = this.#consumer
+    if ((Atomics.exchange(this.#control, word, value) & 3) === 2) {
+      b[C_LOCK_MARK] = -(word + 1)
+      this.#wakeLock(word)
+    }
+    b[C_LOCK_MARK] = 0
   }
 
   /** An unlock found `word` at 2: a thread sleeps on it (out of line: it is rare). */
@@ -188,12 +228,15 @@ export class SharedPort {
    */
   post(key: number, bytes: number, overlapped: number): number {
     const c = this.#control
+    const b = this.#consumer
     // Lock: the word as it was, its state 0, becomes held; its upper bits are the tail.
+    b[C_LOCK_PORT] = this.#token
     let word = Atomics.load(c, K_TAIL_LOCK)
     if ((word & 3) !== 0 || Atomics.compareExchange(c, K_TAIL_LOCK, word, word | 1) !== word) {
       word = this.#lockContended(c, K_TAIL_LOCK)
       if (word === LOCK_BUSY) return SLOW
     }
+    b[C_LOCK_MARK] = HOLDING_TAIL
     if (
       c[K_STATE] !== 0 ||
       c[K_RING_GEN] !== this.#generation ||
@@ -226,8 +269,12 @@ export class SharedPort {
     c[K_POSTED_LO] = (postedLo + 1) | 0
     if (postedLo === -1) c[K_POSTED_HI] = (c[K_POSTED_HI]! + 1) | 0
     // Publish the packet (the tail moves past it) and unlock, in one exchange (#unlock, written
-    // out: V8 does not always inline it into this hot path).
-    if ((Atomics.exchange(c, K_TAIL_LOCK, ((tail + 1) & POSITION_MASK) << 2) & 3) === 2) this.#wakeLock(K_TAIL_LOCK)
+    // out: no call may come between the writes above and the exchange).
+    if ((Atomics.exchange(c, K_TAIL_LOCK, ((tail + 1) & POSITION_MASK) << 2) & 3) === 2) {
+      b[C_LOCK_MARK] = OWES_WAKE_TAIL
+      this.#wakeLock(K_TAIL_LOCK)
+    }
+    b[C_LOCK_MARK] = 0
     return OK
   }
 
@@ -254,11 +301,14 @@ export class SharedPort {
    */
   postMany(words: Uint32Array, count: number): number {
     const c = this.#control
+    const b = this.#consumer
+    b[C_LOCK_PORT] = this.#token
     let word = Atomics.load(c, K_TAIL_LOCK)
     if ((word & 3) !== 0 || Atomics.compareExchange(c, K_TAIL_LOCK, word, word | 1) !== word) {
       word = this.#lockContended(c, K_TAIL_LOCK)
       if (word === LOCK_BUSY) return SLOW
     }
+    b[C_LOCK_MARK] = HOLDING_TAIL
     if (
       c[K_STATE] !== 0 ||
       c[K_RING_GEN] !== this.#generation ||
@@ -289,7 +339,12 @@ export class SharedPort {
     const sum = (posted % TWO_32) + n
     c[K_POSTED_LO] = sum | 0
     if (sum > 0xffff_ffff) c[K_POSTED_HI] = (c[K_POSTED_HI]! + 1) | 0
-    this.#unlock(K_TAIL_LOCK, ((tail + n) & POSITION_MASK) << 2)
+    // Publish and unlock (#unlock, written out, as in post).
+    if ((Atomics.exchange(c, K_TAIL_LOCK, ((tail + n) & POSITION_MASK) << 2) & 3) === 2) {
+      b[C_LOCK_MARK] = OWES_WAKE_TAIL
+      this.#wakeLock(K_TAIL_LOCK)
+    }
+    b[C_LOCK_MARK] = 0
     return n
   }
 
@@ -304,11 +359,13 @@ export class SharedPort {
     const b = this.#consumer
     if (b[C_ASSOCIATED] !== this.#token) return SLOW
     const c = this.#control
+    b[C_LOCK_PORT] = this.#token
     let word = Atomics.load(c, K_HEAD_LOCK)
     if ((word & 3) !== 0 || Atomics.compareExchange(c, K_HEAD_LOCK, word, word | 1) !== word) {
       word = this.#lockContended(c, K_HEAD_LOCK)
       if (word === LOCK_BUSY) return SLOW
     }
+    b[C_LOCK_MARK] = HOLDING_HEAD
     const counted = b[C_RUNNING] !== 0
     const running = c[K_RUNNING]! - (counted ? 1 : 0)
     const head = word >>> 2
@@ -332,24 +389,26 @@ export class SharedPort {
     const first = Math.min(n, slots - start)
     words.set(r.subarray(start << SLOT_SHIFT, (start + first) << SLOT_SHIFT), 0)
     if (n > first) words.set(r.subarray(0, (n - first) << SLOT_SHIFT), first << SLOT_SHIFT)
-    if (!counted) this.#startRunning(running)
-    this.tokensTaken = c[K_PAYLOADS_QUEUED] !== 0 && this.#countTokens(c, words, n)
+    const tokens = c[K_PAYLOADS_QUEUED] === 0 ? 0 : countTokens(words, n)
+    // From here to the exchange, no call (see "A thread that dies in a lock").
+    if (!counted) {
+      Atomics.store(c, K_RUNNING, running + 1)
+      b[C_RUNNING] = 1
+    }
+    this.tokensTaken = tokens !== 0
     const sum = (dequeued % TWO_32) + n
     c[K_DEQUEUED_LO] = sum | 0
     if (sum > 0xffff_ffff) c[K_DEQUEUED_HI] = (c[K_DEQUEUED_HI]! + 1) | 0
     // Free the slots (the head moves past them) and unlock, in one exchange.
-    this.#unlock(K_HEAD_LOCK, ((head + n) & POSITION_MASK) << 2)
-    return n
-  }
-
-  /** Takes the payload tokens among the first `n` packets of `words` off kPayloadsQueued. */
-  #countTokens(c: Int32Array, words: Uint32Array, n: number): boolean {
-    let tokens = 0
-    for (let at = S_PAYLOAD_LO; at < n << SLOT_SHIFT; at += 1 << SLOT_SHIFT) {
-      if ((words[at]! | words[at + 1]!) !== 0) tokens++
+    if ((Atomics.exchange(c, K_HEAD_LOCK, ((head + n) & POSITION_MASK) << 2) & 3) === 2) {
+      b[C_LOCK_MARK] = OWES_WAKE_HEAD
+      this.#wakeLock(K_HEAD_LOCK)
     }
-    c[K_PAYLOADS_QUEUED] = c[K_PAYLOADS_QUEUED]! - tokens
-    return tokens !== 0
+    b[C_LOCK_MARK] = 0
+    // Only now, once the packets are surely taken: a thread stopped before this leaves the count
+    // too high (more looking for tokens), never too low (tokens left unexchanged).
+    if (tokens !== 0) Atomics.sub(c, K_PAYLOADS_QUEUED, tokens)
+    return n
   }
 
   /**
@@ -376,12 +435,6 @@ export class SharedPort {
     return queued
   }
 
-  /** A get that took a packet and did not count: it counts now. */
-  #startRunning(running: number): void {
-    Atomics.store(this.#control, K_RUNNING, running + 1)
-    this.#consumer[C_RUNNING] = 1
-  }
-
   /**
    * Takes the next packet if this thread may: it ends the thread's previous delivery and takes
    * the head of the queue when the concurrency rule lets it run. Returns the packet, or
@@ -391,11 +444,13 @@ export class SharedPort {
     const b = this.#consumer
     if (b[C_ASSOCIATED] !== this.#token) return undefined
     const c = this.#control
+    b[C_LOCK_PORT] = this.#token
     let word = Atomics.load(c, K_HEAD_LOCK)
     if ((word & 3) !== 0 || Atomics.compareExchange(c, K_HEAD_LOCK, word, word | 1) !== word) {
       word = this.#lockContended(c, K_HEAD_LOCK)
       if (word === LOCK_BUSY) return undefined
     }
+    b[C_LOCK_MARK] = HOLDING_HEAD
     // The previous delivery ends: without it, may the thread run? A thread that ends one
     // delivery and takes the next packet keeps its place in the count, and writes no count.
     const counted = b[C_RUNNING] !== 0
@@ -422,12 +477,20 @@ export class SharedPort {
     const flags = r[at + S_FLAGS]!
     const payloadLo = r[at + S_PAYLOAD_LO]!
     const payloadHi = r[at + S_PAYLOAD_HI]!
-    if (!counted) this.#startRunning(running)
+    // From here to the exchange, no call (see "A thread that dies in a lock").
+    if (!counted) {
+      Atomics.store(c, K_RUNNING, running + 1)
+      b[C_RUNNING] = 1
+    }
     c[K_DEQUEUED_LO] = (dequeuedLo + 1) | 0
     if (dequeuedLo === -1) c[K_DEQUEUED_HI] = (c[K_DEQUEUED_HI]! + 1) | 0
-    if ((payloadLo | payloadHi) !== 0) c[K_PAYLOADS_QUEUED] = c[K_PAYLOADS_QUEUED]! - 1
-    if (c[K_TRACK_HELD] !== 0) {
-      // The held record a pool recovers if this thread dies before its next get.
+    const trackHeld = c[K_TRACK_HELD] !== 0
+    // Free the slot (the head moves past it) and unlock, in one exchange (#unlock, as in post).
+    const unlocked = Atomics.exchange(c, K_HEAD_LOCK, ((head + 1) & POSITION_MASK) << 2)
+    if (trackHeld) {
+      // The held record a pool recovers if this thread dies before its next get: written once
+      // the packet is surely taken, with plain stores right after the exchange (nothing between
+      // where the thread could be stopped), and read only by this thread's own teardown.
       b[C_HELD_SLOT + S_KEY_LO] = keyLo
       b[C_HELD_SLOT + S_KEY_HI] = keyHi
       b[C_HELD_SLOT + S_OVERLAPPED_LO] = overlappedLo
@@ -436,8 +499,13 @@ export class SharedPort {
       b[C_HELD_SLOT + S_FLAGS] = flags
       b[C_HELD_IN_BLOCK] = 1
     }
-    // Free the slot (the head moves past it) and unlock, in one exchange (#unlock, as in post).
-    if ((Atomics.exchange(c, K_HEAD_LOCK, ((head + 1) & POSITION_MASK) << 2) & 3) === 2) this.#wakeLock(K_HEAD_LOCK)
+    if ((unlocked & 3) === 2) {
+      b[C_LOCK_MARK] = OWES_WAKE_HEAD
+      this.#wakeLock(K_HEAD_LOCK)
+    }
+    b[C_LOCK_MARK] = 0
+    // See getInto: the count may be too high for a moment, never too low.
+    if ((payloadLo | payloadHi) !== 0) Atomics.sub(c, K_PAYLOADS_QUEUED, 1)
 
     if (flags === 0 && payloadLo === 0 && payloadHi === 0) {
       return makePacket(keyHi * TWO_32 + keyLo, bytes, overlappedHi * TWO_32 + overlappedLo, undefined)

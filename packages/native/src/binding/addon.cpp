@@ -147,7 +147,7 @@ Napi::Object layout(Napi::Env env) {
       {"kOverlappedLo", kOverlappedLo}, {"kOverlappedHi", kOverlappedHi}, {"kBytes", kBytes},
       {"kFlags", kFlags}, {"kPayloadLo", kPayloadLo}, {"kPayloadHi", kPayloadHi},
       {"kSlotWords", kSlotWords}, {"kAssociated", kAssociated}, {"kConsumerRunning", kConsumerRunning},
-      {"kHeldInBlock", kHeldInBlock}, {"kHeldSlot", kHeldSlot}, {"kConsumerWords", kConsumerWords},
+      {"kHeldInBlock", kHeldInBlock}, {"kLockPort", kLockPort}, {"kLockMark", kLockMark}, {"kHeldSlot", kHeldSlot}, {"kConsumerWords", kConsumerWords},
       {"STATUS_CLOSED", static_cast<uint32_t>(-STATUS_CLOSED)}, {"STATUS_FULL", static_cast<uint32_t>(-STATUS_FULL)},
       {"STATUS_TERMINATING", static_cast<uint32_t>(-STATUS_TERMINATING)},
   };

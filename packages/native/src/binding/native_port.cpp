@@ -382,6 +382,7 @@ Napi::Value portRecoverHeld(const Napi::CallbackInfo& info) {
 // any thread can still reach it.
 Napi::Value portControl(const Napi::CallbackInfo& info) {
   NativePort* self = checkedPortOf(info);
+  stateOf(info).viewed(self->port);
   return sharedBlockToJs(info.Env(), self->port->control());
 }
 

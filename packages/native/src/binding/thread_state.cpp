@@ -1,6 +1,7 @@
 #include "thread_state.h"
 
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "handle_table.h"
@@ -252,8 +253,24 @@ void ThreadState::deliverReady(napi_env rawEnv) {
   if (threw) firstError.ThrowAsJavaScriptException();
 }
 
+void ThreadState::viewed(const std::shared_ptr<Port>& port) {
+  if (viewed_.size() >= 2 * viewedSwept_ + 8) {
+    for (auto it = viewed_.begin(); it != viewed_.end();) it = it->second.expired() ? viewed_.erase(it) : std::next(it);
+    viewedSwept_ = viewed_.size();
+  }
+  viewed_[port->token()] = port;
+}
+
 void ThreadState::teardown() {
   if (!consumer) return;
+  // 0. JS may have been stopped inside a port's critical section (worker.terminate() stops it at
+  //    any function entry): release the lock it held, or make the wake its unlock had not made,
+  //    before anything below (or another thread) waits for that lock.
+  const auto lockPort = viewed_.find((*consumer->block())[kLockPort].load(std::memory_order_relaxed));
+  if (lockPort != viewed_.end()) {
+    if (std::shared_ptr<Port> port = lockPort->second.lock()) port->releaseAbandonedLock(*consumer);
+  }
+  viewed_.clear();
   // 1. Withdraw pending async waiters. A waiter that can no longer be withdrawn was delivered or
   //    closed, and its wake (which ran under the port's mutex) has put it on ready_ already.
   for (auto& entry : pending) {

@@ -69,6 +69,10 @@ struct ThreadState {
   void pushReady(AsyncWaiter* waiter);  // any thread, port mutex held
   void deliverReady(napi_env env);      // this thread's event loop
 
+  // This thread has a JS view of `port`'s shared memory (portControl): as it goes away, a lock
+  // that view held is released (teardown, Port::releaseAbandonedLock).
+  void viewed(const std::shared_ptr<Port>& port);
+
   // Cleanup hook: this environment goes away.
   void teardown();
 
@@ -95,6 +99,11 @@ struct ThreadState {
   std::vector<AsyncWaiter*> delivering_;  // swapped with ready_ so neither reallocates each time
   bool refed_ = false;
   Payload* asyncPayload_ = nullptr;  // the delivery in progress in deliverReady
+  // The ports this thread has JS views of, by kToken; entries of ports that have died are swept
+  // whenever the map has doubled since the last sweep, so it stays within about twice the live
+  // ones. Confined to this thread.
+  std::unordered_map<uint32_t, std::weak_ptr<Port>> viewed_;
+  size_t viewedSwept_ = 0;
 };
 
 ThreadState& threadState(napi_env env);

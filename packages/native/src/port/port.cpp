@@ -133,7 +133,7 @@ void Port::writeSlotLocked(uint32_t position, const Packet& packet, uint64_t pay
   r[at + kFlags].store(packet.flags, std::memory_order_relaxed);
   r[at + kPayloadLo].store(static_cast<uint32_t>(payloadToken), std::memory_order_relaxed);
   r[at + kPayloadHi].store(static_cast<uint32_t>(payloadToken >> 32), std::memory_order_relaxed);
-  if (payloadToken != 0) addWordLocked(kPayloadsQueued, 1);
+  if (payloadToken != 0) addPayloadsQueued(1);
 }
 
 Packet Port::popFrontLocked() {
@@ -150,7 +150,7 @@ Packet Port::popFrontLocked() {
   packet.data = nullptr;
   if (token != 0) {
     packet.data = PayloadTable::instance().take(token);
-    addWordLocked(kPayloadsQueued, static_cast<uint32_t>(-1));
+    addPayloadsQueued(static_cast<uint32_t>(-1));
   }
   setHeadLocked(head + 1);
   return packet;
@@ -334,7 +334,7 @@ size_t Port::takeLocked(Packet* out, size_t max) {
     packet.data = nullptr;
     if (token != 0) {
       packet.data = PayloadTable::instance().take(token);
-      addWordLocked(kPayloadsQueued, static_cast<uint32_t>(-1));
+      addPayloadsQueued(static_cast<uint32_t>(-1));
     }
   }
   setHeadLocked(head + static_cast<uint32_t>(count));
@@ -448,7 +448,7 @@ Port::PostManyResult Port::postMany(const Packet* packets, size_t count) {
       slot[kFlags].store(packet.flags, std::memory_order_relaxed);
       slot[kPayloadLo].store(static_cast<uint32_t>(token), std::memory_order_relaxed);
       slot[kPayloadHi].store(static_cast<uint32_t>(token >> 32), std::memory_order_relaxed);
-      if (token != 0) addWordLocked(kPayloadsQueued, 1);
+      if (token != 0) addPayloadsQueued(1);
       setTailLocked(++tail);
     }
   } catch (const std::bad_alloc&) {
@@ -719,6 +719,18 @@ PortStats Port::stats() const {
                    concurrency_,
                    capacity_,
                    static_cast<int>(word(kState))};
+}
+
+bool Port::releaseAbandonedLock(Consumer& consumer) noexcept {
+  SharedBlock& b = *consumer.block_;
+  const int32_t mark = static_cast<int32_t>(b[kLockMark].load(std::memory_order_relaxed));
+  if (mark == 0 || b[kLockPort].load(std::memory_order_relaxed) != token_) return false;
+  const uint32_t lockWord = static_cast<uint32_t>(mark > 0 ? mark : -mark) - 1;
+  if (lockWord != kTailLock && lockWord != kHeadLock) return false;
+  if (mark > 0) lock_.releaseOne(lockWord == kHeadLock);
+  else lock_.wakeOne(lockWord == kHeadLock);  // a spurious wake is harmless: waiters re-check
+  b[kLockMark].store(0, std::memory_order_relaxed);
+  return true;
 }
 
 void Port::forget(Consumer& consumer) {

@@ -286,6 +286,14 @@ class Port : public std::enable_shared_from_this<Port> {
   // JS's unlock saw a lock word at 2 (the head lock's if `head`): wake one thread parked on it.
   void wakeLockWaiter(bool head) noexcept { lock_.wakeOne(head); }
 
+  // The thread of `consumer` is going away, perhaps in the middle of a JS call on this port
+  // (its block's kLockPort and kLockMark, shared_layout.h): releases the lock JS held, or makes
+  // the wake its unlock owed, and clears the mark. A call stopped while it held the lock had not
+  // published its writes (the unlock's exchange does), so the queue is as before the call.
+  // Call it on the thread itself, before anything that takes this port's locks. Returns whether
+  // the mark named this port.
+  bool releaseAbandonedLock(Consumer& consumer) noexcept;
+
  private:
   enum class State : uint32_t { Open = 0, ShutDown = 1, Closed = 2 };
 
@@ -302,6 +310,9 @@ class Port : public std::enable_shared_from_this<Port> {
   uint32_t wordLocked(ControlWord w) const { return (*control_)[w].load(std::memory_order_relaxed); }
   void setWordLocked(ControlWord w, uint32_t v) { (*control_)[w].store(v, std::memory_order_relaxed); }
   void addWordLocked(ControlWord w, uint32_t d) { setWordLocked(w, wordLocked(w) + d); }
+  // kPayloadsQueued is the one word JS also changes outside the locks (a JS get takes its
+  // payloads off it with Atomics.sub once its unlock has published the get): always an atomic add.
+  void addPayloadsQueued(uint32_t d) { (*control_)[kPayloadsQueued].fetch_add(d, std::memory_order_relaxed); }
   void add64Locked(ControlWord lo, ControlWord hi, uint64_t d);
   State stateLocked() const { return static_cast<State>(wordLocked(kState)); }
   uint32_t runningLocked() const { return wordLocked(kRunning); }

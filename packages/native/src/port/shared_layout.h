@@ -46,9 +46,10 @@ enum ControlWord : uint32_t {
   kHeadLock = 16,
   kDequeuedLo = 17,   // packets handed to consumers (head lock)
   kDequeuedHi = 18,
-  kPayloadsQueued = 19,  // queued packets that carry a payload token (head lock; only the engine
-                         // adds, as a JS post never carries one): when 0, a JS batch get skips
-                         // looking for tokens
+  kPayloadsQueued = 19,  // queued packets that carry a payload token, or more (only the engine
+                         // adds, under both locks, as a JS post never carries one; a JS get
+                         // subtracts with an atomic sub after its unlock, so the count is never
+                         // below the truth): when 0, a JS batch get skips looking for tokens
   // The shared line.
   kState = 32,        // 0 open, 1 shut down, 2 closed (both locks)
   kRunning = 33,      // threads counted as running (head lock: a JS get changes it)
@@ -94,6 +95,17 @@ enum ConsumerWord : uint32_t {
   // 1: the thread's held record is the single packet in kHeldSlot (written by a JS get);
   // 0: it is the engine's own record (written by a native get). Owning thread only.
   kHeldInBlock = 2,
+  // The port lock JS holds on this thread, for a thread that goes away in the middle of a JS call
+  // (worker.terminate() stops JS where V8 looks for interrupts, which may be inside a critical
+  // section): kLockPort is the kToken of the port (written before the lock is taken); kLockMark
+  // is 1 + the lock word's index (kTailLock or kHeadLock) while JS holds that lock, its negation
+  // once JS has released it and still owes the wake its exchange asked for, 0 otherwise. JS
+  // writes the mark with plain stores right after its compare-exchange and right after its
+  // exchange, with nothing between where V8 could stop it (shared-port.ts, "A thread that dies
+  // in a lock"). Written only by the owning thread in JS; read by the engine as the thread goes
+  // away (Port::releaseAbandonedLock).
+  kLockPort = 3,
+  kLockMark = 4,
   kHeldSlot = 8,  // kSlotWords words (payload words unused)
   kConsumerWords = 16
 };

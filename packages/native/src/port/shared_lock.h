@@ -124,6 +124,9 @@ class PortLock {
   // Wakes one thread parked on the tail lock (`head` false) or the head lock (true): what JS
   // asks for when its unlock of that word saw 2.
   void wakeOne(bool head) noexcept { (head ? head_ : tail_).wakeOne(); }
+  // Releases the tail lock (`head` false) or the head lock (true) on behalf of a JS caller that
+  // took it and went away before its unlock (Port::releaseAbandonedLock).
+  void releaseOne(bool head) noexcept { (head ? head_ : tail_).unlock(); }
 
   // The positions kept in the two words (shared_layout.h); both locks held.
   uint32_t tail() const noexcept { return tail_.position(); }
