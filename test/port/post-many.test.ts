@@ -1,6 +1,7 @@
 // postMany: the batch form of post. Same rules per packet (FIFO, handed to a waiter when one
 // may run, capacity), one lock for the lot, nothing lost on partial posts or forwarding.
 import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
 import { CompletionPort, PacketBatch, PortClosedError } from '@iocp/core'
 import { startFixture, until } from '../fixtures/harness.js'
 
@@ -21,6 +22,40 @@ describe('PacketBatch.push and CompletionPort.postMany', () => {
     expect(got[999]!.bytes).toBe(2 ** 32 - 1)
     expect(Array.from(got[999]!.data!)).toEqual([1, 2, 3])
     port.close()
+  })
+
+  it('keeps every value through push, postMany and getManyInto, in a batch reused across fills', () => {
+    // push has a fast path for uint32 numbers and a general one for the rest; a slot that held
+    // a 64-bit value before must read back as what was pushed last, whichever path wrote it.
+    const u64 = fc.oneof(
+      fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      fc.constantFrom(0, -0, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3, Number.MAX_SAFE_INTEGER),
+      fc.maxSafeNat(),
+      fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    )
+    const packet = fc.record({ key: u64, bytes: fc.integer({ min: 0, max: 2 ** 32 - 1 }), overlapped: u64 })
+    const port = new CompletionPort({ concurrency: 1 })
+    const out = new PacketBatch(8)
+    const into = new PacketBatch(8)
+    try {
+      fc.assert(
+        fc.property(fc.array(fc.array(packet, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 6 }), (fills) => {
+          for (const fill of fills) {
+            out.clear()
+            for (const p of fill) out.push(p.key, p.bytes, p.overlapped)
+            expect(port.postMany(out)).toBe(fill.length)
+            expect(port.getManyInto(into, 0)).toBe(fill.length)
+            fill.forEach((p, i) => {
+              expect(into.key(i)).toBe(typeof p.key === 'number' ? p.key + 0 : p.key)
+              expect(into.bytes(i)).toBe(p.bytes)
+              expect(into.overlapped(i)).toBe(typeof p.overlapped === 'number' ? p.overlapped + 0 : p.overlapped)
+            })
+          }
+        }),
+      )
+    } finally {
+      port.close()
+    }
   })
 
   it('copies payloads at postMany: changing the source afterwards changes nothing', () => {
