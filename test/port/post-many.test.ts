@@ -25,8 +25,9 @@ describe('PacketBatch.push and CompletionPort.postMany', () => {
   })
 
   it('keeps every value through push, postMany and getManyInto, in a batch reused across fills', () => {
-    // push has a fast path for uint32 numbers and a general one for the rest; a slot that held
-    // a 64-bit value before must read back as what was pushed last, whichever path wrote it.
+    // push has a fast path that writes only the low words of a clean packet, and a general one
+    // for the rest; one batch is pushed to, posted, refilled by getManyInto, and pushed to again
+    // (after clear(), or appended to as it was filled). Every packet must read back as pushed.
     const u64 = fc.oneof(
       fc.integer({ min: 0, max: 2 ** 32 - 1 }),
       fc.constantFrom(0, -0, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3, Number.MAX_SAFE_INTEGER),
@@ -34,21 +35,31 @@ describe('PacketBatch.push and CompletionPort.postMany', () => {
       fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
     )
     const packet = fc.record({ key: u64, bytes: fc.integer({ min: 0, max: 2 ** 32 - 1 }), overlapped: u64 })
+    const round = fc.record({ clear: fc.boolean(), packets: fc.array(packet, { minLength: 1, maxLength: 4 }) })
+    const same = (got: number | bigint, pushed: number | bigint): void =>
+      void expect(got).toBe(typeof pushed === 'number' ? pushed + 0 : pushed)
     const port = new CompletionPort({ concurrency: 1 })
-    const out = new PacketBatch(8)
-    const into = new PacketBatch(8)
     try {
       fc.assert(
-        fc.property(fc.array(fc.array(packet, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 6 }), (fills) => {
-          for (const fill of fills) {
-            out.clear()
-            for (const p of fill) out.push(p.key, p.bytes, p.overlapped)
-            expect(port.postMany(out)).toBe(fill.length)
-            expect(port.getManyInto(into, 0)).toBe(fill.length)
-            fill.forEach((p, i) => {
-              expect(into.key(i)).toBe(typeof p.key === 'number' ? p.key + 0 : p.key)
-              expect(into.bytes(i)).toBe(p.bytes)
-              expect(into.overlapped(i)).toBe(typeof p.overlapped === 'number' ? p.overlapped + 0 : p.overlapped)
+        fc.property(fc.array(round, { minLength: 1, maxLength: 6 }), (rounds) => {
+          const batch = new PacketBatch(8)
+          let held: Array<{ key: number | bigint; bytes: number; overlapped: number | bigint }> = []
+          for (const r of rounds) {
+            if (r.clear) {
+              batch.clear()
+              held = []
+            }
+            for (const p of r.packets) {
+              if (held.length === batch.capacity) break
+              batch.push(p.key, p.bytes, p.overlapped)
+              held.push(p)
+            }
+            expect(port.postMany(batch)).toBe(held.length)
+            expect(port.getManyInto(batch, 0)).toBe(held.length)
+            held.forEach((p, i) => {
+              same(batch.key(i), p.key)
+              expect(batch.bytes(i)).toBe(p.bytes)
+              same(batch.overlapped(i), p.overlapped)
             })
           }
         }),

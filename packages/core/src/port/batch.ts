@@ -93,6 +93,13 @@ export class PacketBatch {
    * to drop.
    */
   #hasData = false
+  /**
+   * Packets below this index may have nonzero high words or flags (a fill or #pushChecked wrote
+   * them); from it on, every word of every packet is 0 but those push's fast path writes. So
+   * push writes three words, not six, and clear() zeroes what a fill left (a batch that is only
+   * ever pushed to never needs it).
+   */
+  #dirtyUntil = 0
 
 
   /**
@@ -121,6 +128,10 @@ export class PacketBatch {
   clear(): void {
     // Without payloads every entry is already undefined (see #hasData).
     if (this.#hasData) this.#data.fill(undefined, 0, this.#length)
+    if (this.#dirtyUntil !== 0) {
+      this.#words.fill(0, 0, this.#dirtyUntil * PACKET_WORDS)
+      this.#dirtyUntil = 0
+    }
     this.#length = 0
     this.#hasData = false
   }
@@ -146,21 +157,20 @@ export class PacketBatch {
       typeof overlapped === 'number' &&
       data === undefined &&
       i < this.capacity &&
+      i >= this.#dirtyUntil &&
       (key >>> 0) === key &&
       (overlapped >>> 0) === overlapped &&
       (bytes >>> 0) === bytes
     ) {
       // The common case, checked inline: uint32 numbers (a number that `>>> 0` keeps is one),
-      // no payload, room left. Everything else takes #pushChecked, so that push stays small
-      // enough for V8 to inline into the caller's loop.
+      // no payload, room left, a clean packet (its high words and flags are 0: #dirtyUntil).
+      // Everything else takes #pushChecked, so that push stays small enough for V8 to inline
+      // into the caller's loop.
       const words = this.#words
       const base = i * PACKET_WORDS
       words[base + W_KEY] = key
-      words[base + W_KEY + 1] = 0
       words[base + W_OVERLAPPED] = overlapped
-      words[base + W_OVERLAPPED + 1] = 0
       words[base + W_BYTES] = bytes
-      words[base + W_FLAGS] = 0
       return (this.#length = i + 1)
     }
     return this.#pushChecked(key, bytes, overlapped, data)
@@ -197,6 +207,7 @@ export class PacketBatch {
     words[base + W_FLAGS] = flags
     this.#data[i] = data
     if (data !== undefined) this.#hasData = true
+    if (i >= this.#dirtyUntil) this.#dirtyUntil = i + 1
     return (this.#length = i + 1)
   }
 
@@ -295,6 +306,7 @@ export class PacketBatch {
       const previous = batch.#length
       const result = port.getManyInto(words, batch.capacity, timeoutMs)
       const count = result > 0 ? result : 0
+      if (count > batch.#dirtyUntil) batch.#dirtyUntil = count
       let hasData = false
       for (let i = 0; i < count; i++) {
         if ((words[i * PACKET_WORDS + W_FLAGS]! & FLAG_HAS_DATA) !== 0) {
@@ -315,6 +327,7 @@ export class PacketBatch {
       const words = batch.#words
       const count = shared.getInto(words, batch.capacity)
       if (count === SLOW) return SLOW
+      if (count > batch.#dirtyUntil) batch.#dirtyUntil = count
       const data = batch.#data
       const previous = batch.#length
       // Without payloads before, every entry is undefined already (see #hasData): only a
