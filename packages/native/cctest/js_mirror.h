@@ -157,14 +157,14 @@ class JsMirror {
   uint32_t atomic(uint32_t i) const { return (*control_)[i].load(std::memory_order_seq_cst); }
   void store(uint32_t i, uint32_t v) { (*control_)[i].store(v, std::memory_order_seq_cst); }
 
-  // b[C_LOCK_PORT] = token; Atomics.load, then Atomics.compareExchange(c, word, seen, seen | 1)
-  // === seen when the state is 0, then SharedPort.#lockContended's polls; then b[C_LOCK_MARK] =
-  // HOLDING. `held`: the word as it was (state 0).
+  // b[C_LOCK_PORT] = token; a plain read (c[word]), then Atomics.compareExchange(c, word, seen,
+  // seen | 1) === seen when the state is 0, then SharedPort.#lockContended's polls (Atomics.load);
+  // then b[C_LOCK_MARK] = HOLDING. `held`: the word as it was (state 0).
   bool lock(uint32_t lockWord, uint32_t& held) {
     mark(iocp::kLockPort, token_);
     std::atomic<uint32_t>& w = (*control_)[lockWord];
     for (int i = 0; i <= 64; ++i) {
-      uint32_t seen = w.load(std::memory_order_seq_cst);
+      uint32_t seen = w.load(i == 0 ? std::memory_order_relaxed : std::memory_order_seq_cst);
       if ((seen & iocp::kLockStateMask) == 0 && w.compare_exchange_strong(seen, seen | 1, std::memory_order_seq_cst)) {
         held = seen;
         mark(iocp::kLockMark, lockWord + 1);

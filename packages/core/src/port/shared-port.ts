@@ -9,8 +9,10 @@
  * - Two locks, each one word that also holds a position: the tail lock holds the tail, the head
  *   lock the head (state in bits 0-1, position in bits 2-31, wrapping at 2^30). A post takes the
  *   tail lock, a get the head lock, so a producer and a consumer never wait for each other or
- *   take turns owning one cache line. The engine takes both for every call. Lock: load the word,
- *   and `compareExchange(word, seen, seen | 1)` if its state is 0, polled up to
+ *   take turns owning one cache line. The engine takes both for every call. Lock: read the word
+ *   with a plain read (only a guess: the compare-exchange checks it, and an `Atomics` call is
+ *   a builtin call in V8, not inlined, so each one left out of a post or a get shows), and
+ *   `compareExchange(word, seen, seen | 1)` if its state is 0, then polled with `Atomics.load` up to
  *   {@link LOCK_POLLS} times while it is taken; then the call is made in native code instead
  *   (which spins, then parks). Unlock: `exchange(word, newPosition << 2)`, and a native wake only
  *   when the old state was 2 (a thread sleeps on the word).
@@ -231,7 +233,7 @@ export class SharedPort {
     const b = this.#consumer
     // Lock: the word as it was, its state 0, becomes held; its upper bits are the tail.
     b[C_LOCK_PORT] = this.#token
-    let word = Atomics.load(c, K_TAIL_LOCK)
+    let word = c[K_TAIL_LOCK]!
     if ((word & 3) !== 0 || Atomics.compareExchange(c, K_TAIL_LOCK, word, word | 1) !== word) {
       word = this.#lockContended(c, K_TAIL_LOCK)
       if (word === LOCK_BUSY) return SLOW
@@ -303,7 +305,7 @@ export class SharedPort {
     const c = this.#control
     const b = this.#consumer
     b[C_LOCK_PORT] = this.#token
-    let word = Atomics.load(c, K_TAIL_LOCK)
+    let word = c[K_TAIL_LOCK]!
     if ((word & 3) !== 0 || Atomics.compareExchange(c, K_TAIL_LOCK, word, word | 1) !== word) {
       word = this.#lockContended(c, K_TAIL_LOCK)
       if (word === LOCK_BUSY) return SLOW
@@ -360,7 +362,7 @@ export class SharedPort {
     if (b[C_ASSOCIATED] !== this.#token) return SLOW
     const c = this.#control
     b[C_LOCK_PORT] = this.#token
-    let word = Atomics.load(c, K_HEAD_LOCK)
+    let word = c[K_HEAD_LOCK]!
     if ((word & 3) !== 0 || Atomics.compareExchange(c, K_HEAD_LOCK, word, word | 1) !== word) {
       word = this.#lockContended(c, K_HEAD_LOCK)
       if (word === LOCK_BUSY) return SLOW
@@ -445,7 +447,7 @@ export class SharedPort {
     if (b[C_ASSOCIATED] !== this.#token) return undefined
     const c = this.#control
     b[C_LOCK_PORT] = this.#token
-    let word = Atomics.load(c, K_HEAD_LOCK)
+    let word = c[K_HEAD_LOCK]!
     if ((word & 3) !== 0 || Atomics.compareExchange(c, K_HEAD_LOCK, word, word | 1) !== word) {
       word = this.#lockContended(c, K_HEAD_LOCK)
       if (word === LOCK_BUSY) return undefined
