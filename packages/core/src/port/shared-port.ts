@@ -40,7 +40,7 @@
  *   of an `Atomics` function, before it acts. That may be inside a critical section: the lock
  *   would stay taken, and every other thread would wait for it for ever. So the thread's consumer
  *   block says which lock it holds: C_LOCK_PORT is written before the compare-exchange,
- *   C_LOCK_MARK = HOLDING_* right after it (a plain store: nothing between can stop the thread),
+ *   C_LOCK_MARK = the lock word + 1 right after it (a plain store: nothing between can stop the thread),
  *   and after the unlocking exchange C_LOCK_MARK = 0, or OWES_WAKE_* until the wake that the
  *   exchange asked for is made. As the thread goes away, the addon releases the lock it holds or
  *   makes the wake it owes (Port::releaseAbandonedLock). A call stopped before its exchange has
@@ -99,12 +99,10 @@ const TWO_32 = 0x1_0000_0000
 const LOCK_POLLS = 64
 /** What #lockContended answers when the lock stayed taken (a taken word: never a free one). */
 const LOCK_BUSY = 1
-/** C_LOCK_MARK while this thread holds the tail lock, then once it owes the wake its unlock asked for. */
-const HOLDING_TAIL = K_TAIL_LOCK + 1
-const OWES_WAKE_TAIL = -HOLDING_TAIL
-/** C_LOCK_MARK while this thread holds the head lock, then once it owes the wake its unlock asked for. */
-const HOLDING_HEAD = K_HEAD_LOCK + 1
-const OWES_WAKE_HEAD = -HOLDING_HEAD
+// C_LOCK_MARK is `word + 1` while this thread holds lock `word` (#lock), and `-(word + 1)` once
+// its unlock asked for a wake that it has not made yet.
+const OWES_WAKE_TAIL = -(K_TAIL_LOCK + 1)
+const OWES_WAKE_HEAD = -(K_HEAD_LOCK + 1)
 
 /**
  * A control block whose lock is always held: with it, every call takes the native path. Used
@@ -188,6 +186,26 @@ export class SharedPort {
   }
 
   /**
+   * Takes lock `word` ({@link K_TAIL_LOCK} or {@link K_HEAD_LOCK}) for this thread. Returns the
+   * word as it was (its position bits; state 0), now held, or {@link LOCK_BUSY} when it stayed
+   * taken (make the call in native code). From the moment the thread holds it, its consumer
+   * block says so (see "A thread that dies in a lock": the mark is a plain store right after the
+   * compare-exchange). Small, so that V8 inlines it into each fast path.
+   */
+  #lock(word: number): number {
+    const c = this.#control
+    const b = this.#consumer
+    b[C_LOCK_PORT] = this.#token
+    // A plain read: only a guess, which the compare-exchange checks (see the file comment).
+    const seen = c[word]!
+    if ((seen & 3) === 0 && Atomics.compareExchange(c, word, seen, seen | 1) === seen) {
+      b[C_LOCK_MARK] = word + 1
+      return seen
+    }
+    return this.#lockContended(c, word)
+  }
+
+  /**
    * The lock was taken: retry a few times before the call goes native. A critical section is a
    * few dozen instructions, so the holder is usually done within a few polls, and a poll is far
    * cheaper than a call into native code. Returns the word as it was when this thread took the
@@ -198,7 +216,7 @@ export class SharedPort {
     for (let i = 0; i < LOCK_POLLS; i++) {
       const seen = Atomics.load(c, word)
       if ((seen & 3) === 0 && Atomics.compareExchange(c, word, seen, seen | 1) === seen) {
-        // Marked before the return (see "A thread that dies in a lock"); the caller marks again.
+        // Marked right after the compare-exchange (see "A thread that dies in a lock").
         this.#consumer[C_LOCK_MARK] = word + 1
         return seen
       }
@@ -231,14 +249,9 @@ export class SharedPort {
   post(key: number, bytes: number, overlapped: number): number {
     const c = this.#control
     const b = this.#consumer
-    // Lock: the word as it was, its state 0, becomes held; its upper bits are the tail.
-    b[C_LOCK_PORT] = this.#token
-    let word = c[K_TAIL_LOCK]!
-    if ((word & 3) !== 0 || Atomics.compareExchange(c, K_TAIL_LOCK, word, word | 1) !== word) {
-      word = this.#lockContended(c, K_TAIL_LOCK)
-      if (word === LOCK_BUSY) return SLOW
-    }
-    b[C_LOCK_MARK] = HOLDING_TAIL
+    // The word as it was, its state 0, now held: its upper bits are the tail.
+    const word = this.#lock(K_TAIL_LOCK)
+    if (word === LOCK_BUSY) return SLOW
     if (
       c[K_STATE] !== 0 ||
       c[K_RING_GEN] !== this.#generation ||
@@ -304,13 +317,8 @@ export class SharedPort {
   postMany(words: Uint32Array, count: number): number {
     const c = this.#control
     const b = this.#consumer
-    b[C_LOCK_PORT] = this.#token
-    let word = c[K_TAIL_LOCK]!
-    if ((word & 3) !== 0 || Atomics.compareExchange(c, K_TAIL_LOCK, word, word | 1) !== word) {
-      word = this.#lockContended(c, K_TAIL_LOCK)
-      if (word === LOCK_BUSY) return SLOW
-    }
-    b[C_LOCK_MARK] = HOLDING_TAIL
+    const word = this.#lock(K_TAIL_LOCK)
+    if (word === LOCK_BUSY) return SLOW
     if (
       c[K_STATE] !== 0 ||
       c[K_RING_GEN] !== this.#generation ||
@@ -361,13 +369,8 @@ export class SharedPort {
     const b = this.#consumer
     if (b[C_ASSOCIATED] !== this.#token) return SLOW
     const c = this.#control
-    b[C_LOCK_PORT] = this.#token
-    let word = c[K_HEAD_LOCK]!
-    if ((word & 3) !== 0 || Atomics.compareExchange(c, K_HEAD_LOCK, word, word | 1) !== word) {
-      word = this.#lockContended(c, K_HEAD_LOCK)
-      if (word === LOCK_BUSY) return SLOW
-    }
-    b[C_LOCK_MARK] = HOLDING_HEAD
+    const word = this.#lock(K_HEAD_LOCK)
+    if (word === LOCK_BUSY) return SLOW
     const counted = b[C_RUNNING] !== 0
     const running = c[K_RUNNING]! - (counted ? 1 : 0)
     const head = word >>> 2
@@ -446,13 +449,8 @@ export class SharedPort {
     const b = this.#consumer
     if (b[C_ASSOCIATED] !== this.#token) return undefined
     const c = this.#control
-    b[C_LOCK_PORT] = this.#token
-    let word = c[K_HEAD_LOCK]!
-    if ((word & 3) !== 0 || Atomics.compareExchange(c, K_HEAD_LOCK, word, word | 1) !== word) {
-      word = this.#lockContended(c, K_HEAD_LOCK)
-      if (word === LOCK_BUSY) return undefined
-    }
-    b[C_LOCK_MARK] = HOLDING_HEAD
+    const word = this.#lock(K_HEAD_LOCK)
+    if (word === LOCK_BUSY) return undefined
     // The previous delivery ends: without it, may the thread run? A thread that ends one
     // delivery and takes the next packet keeps its place in the count, and writes no count.
     const counted = b[C_RUNNING] !== 0
