@@ -206,6 +206,27 @@ export class SharedPort {
   }
 
   /**
+   * Takes the tail lock for a post made here: returns the word as #lock does, or
+   * {@link LOCK_BUSY} (the lock released again) when the call must go native: the port is not
+   * open, this view of the ring is stale, or a linked waiter may take the packet (see the file
+   * comment).
+   */
+  #lockForPost(): number {
+    const word = this.#lock(K_TAIL_LOCK)
+    if (word === LOCK_BUSY) return LOCK_BUSY
+    const c = this.#control
+    if (
+      c[K_STATE] !== 0 ||
+      c[K_RING_GEN] !== this.#generation ||
+      (c[K_WAITING] !== 0 && (Atomics.load(c, K_RUNNING) < c[K_CONCURRENCY]! || c[K_ASYNC_WAITING] !== 0))
+    ) {
+      this.#unlock(K_TAIL_LOCK, word)
+      return LOCK_BUSY
+    }
+    return word
+  }
+
+  /**
    * The lock was taken: retry a few times before the call goes native. A critical section is a
    * few dozen instructions, so the holder is usually done within a few polls, and a poll is far
    * cheaper than a call into native code. Returns the word as it was when this thread took the
@@ -250,16 +271,8 @@ export class SharedPort {
     const c = this.#control
     const b = this.#consumer
     // The word as it was, its state 0, now held: its upper bits are the tail.
-    const word = this.#lock(K_TAIL_LOCK)
+    const word = this.#lockForPost()
     if (word === LOCK_BUSY) return SLOW
-    if (
-      c[K_STATE] !== 0 ||
-      c[K_RING_GEN] !== this.#generation ||
-      (c[K_WAITING] !== 0 && (Atomics.load(c, K_RUNNING) < c[K_CONCURRENCY]! || c[K_ASYNC_WAITING] !== 0))
-    ) {
-      this.#unlock(K_TAIL_LOCK, word)
-      return SLOW
-    }
     const tail = word >>> 2
     const postedLo = c[K_POSTED_LO]!
     if (c[K_POSTED_HI]! * TWO_32 + (postedLo >>> 0) >= this.#roomUntil) {
@@ -317,16 +330,8 @@ export class SharedPort {
   postMany(words: Uint32Array, count: number): number {
     const c = this.#control
     const b = this.#consumer
-    const word = this.#lock(K_TAIL_LOCK)
+    const word = this.#lockForPost()
     if (word === LOCK_BUSY) return SLOW
-    if (
-      c[K_STATE] !== 0 ||
-      c[K_RING_GEN] !== this.#generation ||
-      (c[K_WAITING] !== 0 && (Atomics.load(c, K_RUNNING) < c[K_CONCURRENCY]! || c[K_ASYNC_WAITING] !== 0))
-    ) {
-      this.#unlock(K_TAIL_LOCK, word)
-      return SLOW
-    }
     const tail = word >>> 2
     const posted = c[K_POSTED_HI]! * TWO_32 + (c[K_POSTED_LO]! >>> 0)
     let n = count
