@@ -78,7 +78,17 @@ await build({
 const bundled = readFileSync(join(dist, 'core.cjs'), 'utf8')
 writeFileSync(join(dist, 'core.cjs'), bundled.replace(/[^\x00-\x7f]/gu, (char) => '?'.repeat(char.length)))
 
-await build({ ...common, entryPoints: ['src/pool/worker/entry.cts'], outfile: 'dist/worker-entry.cjs' })
+// The workers' entry carries what a boot task needs (src/pool/worker/boot-task.ts: the task
+// module's loading, the codec, the task context), and takes the rest from the bundle through
+// ./loader.cjs, when the start needs it.
+await build({
+  ...common,
+  entryPoints: ['src/pool/worker/entry.cts'],
+  outfile: 'dist/worker-entry.cjs',
+  bundle: true,
+  packages: 'external',
+  external: ['./loader.cjs'],
+})
 await build({ ...common, entryPoints: ['src/loader.cts'], outfile: 'dist/loader.cjs' })
 
 // esbuild lists an output's export names only for ES output: the same entry, as ESM, unwritten.

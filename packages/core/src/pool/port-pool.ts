@@ -260,7 +260,8 @@ export class PortPool<Tasks = any> extends EventEmitter {
       try {
         const port = this.#state.tasks.stats()
         queued = port.queued
-        running = port.running
+        // (A worker running its boot task, before its loop, is not on the port: pool/worker/boot-task.ts.)
+        running = port.running + this.#state.workers.bootRunning
         waiting = port.waiting
       } catch {
         // closed meanwhile

@@ -10,6 +10,10 @@
  *
  * Anything that must see the port in submission order (a raw `pool.post()`, closing) calls
  * {@link TaskOutbox.flush} first; counts of queued work add {@link TaskOutbox.size}.
+ *
+ * While the pool boots, the outbox holds its tasks (`hold`, see pool/main/workers.ts): a start
+ * about to be sent takes the oldest as its boot task ({@link TaskOutbox.takeFirst}), and the rest
+ * are posted once the hold ends.
  */
 import type { CompletionPort } from '../../port/completion-port.js'
 import { PacketBatch } from '../../port/batch.js'
@@ -31,10 +35,13 @@ export class TaskOutbox {
   }
   /** A task whose packet could not be posted: it is rejected with the port's error. */
   readonly #onFailed: (task: Task, error: unknown) => void
+  /** Whether the tasks wait here for now (the pool is booting). */
+  readonly #hold: () => boolean
 
-  constructor(port: CompletionPort, onFailed: (task: Task, error: unknown) => void) {
+  constructor(port: CompletionPort, onFailed: (task: Task, error: unknown) => void, hold: () => boolean) {
     this.#port = port
     this.#onFailed = onFailed
+    this.#hold = hold
   }
 
   /** Tasks admitted and not yet posted. */
@@ -45,10 +52,12 @@ export class TaskOutbox {
   /** Queues the packet of `task` (which holds a slot) for this turn's post. */
   add(task: Task): void {
     this.#tasks.push(task)
-    if (!this.#scheduled) {
-      this.#scheduled = true
-      queueMicrotask(this.#flushSoon)
-    }
+    this.#schedule()
+  }
+
+  /** The hold may have ended: post what waits, at the end of this turn. */
+  release(): void {
+    if (this.#tasks.length > 0) this.#schedule()
   }
 
   /**
@@ -59,10 +68,33 @@ export class TaskOutbox {
     this.#tasks = []
   }
 
-  /** Posts every task added so far, in order. A task whose post fails is handed to `onFailed`. */
-  flush(): void {
+  /** Takes out the oldest task not posted yet (a boot task), if any. */
+  takeFirst(): Task | undefined {
+    return this.#tasks.shift()
+  }
+
+  /** Puts back, first, a boot task that did not run (its worker could not load the module). */
+  putBack(task: Task): void {
+    this.#tasks.unshift(task)
+    this.#schedule()
+  }
+
+  /** Schedules a flush for the end of this turn (a hold may have ended). */
+  #schedule(): void {
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      queueMicrotask(this.#flushSoon)
+    }
+  }
+
+  /**
+   * Posts every task added so far, in order. A task whose post fails is handed to `onFailed`.
+   * While the pool holds its tasks, nothing is posted, unless `force` (a raw post must come
+   * after the tasks submitted before it; closing posts everything).
+   */
+  flush(force = false): void {
     const tasks = this.#tasks
-    if (tasks.length === 0) return
+    if (tasks.length === 0 || (!force && this.#hold())) return
     this.#tasks = []
     const batch = this.#batch
     for (let start = 0; start < tasks.length; start += BATCH) {

@@ -62,6 +62,12 @@ export class Results {
     task.resolve(result)
   }
 
+  /** A boot task's result packet, which came on its loop's side channel (boot-task.ts). */
+  onBootResult(key: number, bytes: number, id: number, data: Uint8Array | undefined): void {
+    this.#onResult(key, bytes, id, data)
+    this.#state.afterChange()
+  }
+
   /**
    * Takes what fits in `batch` of the results already in the results port, without waiting,
    * and settles their tasks. Returns how many it took (0 once the port is closed).

@@ -81,7 +81,12 @@ export class PoolState {
     this.results = ports.results
     this.memory = memory
     this.table = table
-    this.outbox = new TaskOutbox(ports.tasks, (task, error) => this.#postFailed(task, error))
+    this.outbox = new TaskOutbox(
+      ports.tasks,
+      (task, error) => this.#postFailed(task, error),
+      // (The workers are made after the state: none yet, nothing held.)
+      () => this.workers?.holdsTasks === true,
+    )
     this.capacity = options.concurrency + (options.maxQueue === Infinity ? 0 : options.maxQueue)
     this.elastic = options.minThreads < options.maxThreads
   }

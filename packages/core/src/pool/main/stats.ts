@@ -14,7 +14,7 @@ export interface PoolStats {
   readonly inFlight: number
   /** Tasks (and raw packets) waiting for a worker: in the port's queue, or waiting for a task slot. */
   readonly queued: number
-  /** Workers the port counts as running (a worker inside `ctx.blocking()` does not count). */
+  /** Workers running a task (a worker inside `ctx.blocking()` does not count). */
   readonly running: number
   /** Idle workers, blocked in the port's `get()`. */
   readonly waiting: number

@@ -11,6 +11,7 @@ import { REPORT, isReport, type WorkerReport } from '../shared/protocol.js'
 import type { Results } from './results.js'
 import type { PoolState } from './state.js'
 import type { Submission } from './submission.js'
+import type { Task } from './task-table.js'
 import type { WorkerEvents } from './workers.js'
 
 export class WorkerEventHandlers implements WorkerEvents {
@@ -39,6 +40,46 @@ export class WorkerEventHandlers implements WorkerEvents {
   /** A loop sent the result of task `id` by postMessage. */
   sideResult(id: number, result: unknown): void {
     this.#results.onSideResult(id, result)
+  }
+
+  /**
+   * The oldest task the outbox holds, for a start to take as its boot task; none while the
+   * task port holds packets posted before it (a raw packet, tasks flushed with it: FIFO).
+   */
+  bootTask(): Task | undefined {
+    const state = this.#state
+    if (state.outbox.size === 0) return undefined
+    try {
+      if (state.tasks.stats().queued > 0) return undefined
+    } catch {
+      return undefined // the port closed: the pool is ending
+    }
+    return state.outbox.takeFirst()
+  }
+
+  /**
+   * A boot task that did not run goes back to the head of the outbox; one aborted meanwhile
+   * (settled already) frees its slot, as its SKIPPED packet would have.
+   */
+  bootBack(task: Task): void {
+    const state = this.#state
+    if (state.torn) return
+    if (task.settled) {
+      state.table.take(task.id)
+      state.afterChange()
+      return
+    }
+    state.outbox.putBack(task)
+  }
+
+  /** A boot task's result packet (it came on the loop's side channel). */
+  bootResult(key: number, bytes: number, id: number, data: Uint8Array | undefined): void {
+    this.#results.onBootResult(key, bytes, id, data)
+  }
+
+  /** The workers stopped holding the tasks back (the pool booted): post what waits. */
+  holdEnded(): void {
+    this.#state.outbox.release()
   }
 
   /**

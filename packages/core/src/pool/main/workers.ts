@@ -26,7 +26,7 @@
  * surplus starts are taken back from Piscina's queue (each is abortable) and counted as failed.
  */
 import { fileURLToPath } from 'node:url'
-import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads'
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads'
 import type { Piscina } from 'piscina'
 import type { PortHandle } from '../../port/handle.js'
 import { bundleRequire, noop, waitAsync } from '../../shared.js'
@@ -37,14 +37,16 @@ import {
   LOOP_CELLS,
   LOOP_ENDED,
   LOOP_IDLE_EXIT,
+  LOOP_BOOT,
   LOOP_STARTING,
   clearLoop,
   runningIn,
   type PoolMemory,
 } from '../shared/memory.js'
 import type { ResolvedPoolOptions } from './options.js'
-import type { LoopInit, SideResult, StartResult } from '../shared/protocol.js'
+import { isBootMessage, type BootAnswer, type BootTask, type LoopInit, type SideResult, type StartResult } from '../shared/protocol.js'
 import { decodeError } from '../shared/codec.js'
+import type { Task } from './task-table.js'
 
 /**
  * The workers' entry file, pool/worker/entry.cts. @iocp/core runs as one bundle (dist/core.cjs,
@@ -81,6 +83,8 @@ interface LoopRecord {
   thread: number
   /** Why the loop cannot start, as its start answered (the task module failed to load). */
   failure: Error | undefined
+  /** The boot task handed to this start, until it is answered (or its thread is gone). */
+  boot: Task | undefined
 }
 
 /** One of Piscina's worker threads, followed until it exits. */
@@ -117,6 +121,14 @@ export interface WorkerEvents {
   side(channel: MessagePort, id: number): void
   /** A loop sent, over its side channel, the result of task `id` (its packet follows). */
   sideResult(id: number, result: unknown): void
+  /** The oldest task waiting to be posted, taken to go with a start as its boot task; if any. */
+  bootTask(): Task | undefined
+  /** A boot task that did not run (its worker could not load the task module, or died first). */
+  bootBack(task: Task): void
+  /** A boot task's result packet, sent on its loop's side channel. */
+  bootResult(key: number, bytes: number, id: number, data: Uint8Array | undefined): void
+  /** {@link PoolWorkers.holdsTasks} may have turned false: post the tasks that wait. */
+  holdEnded(): void
 }
 
 /** The two ports a loop opens. */
@@ -138,6 +150,14 @@ export class PoolWorkers {
   readonly #watched = new Map<number, Watched>()
   /** Failed starts since the last start whose loop ran. */
   #failures = 0
+  /**
+   * Boot tasks are handed out: with one task per loop (boot-task.ts runs one task alone), and
+   * `concurrency` >= `maxThreads`, where each worker runs one task at a time and no task can
+   * run beside the boot tasks above the limit (a boot task does not count on the port).
+   */
+  readonly #bootTasks: boolean
+  /** A loop has run: the pool has booted, and hands out no more boot tasks. */
+  #booted = false
   /** No more loops start. */
   #stopped = false
   #ended: Promise<void> | undefined
@@ -152,6 +172,7 @@ export class PoolWorkers {
     this.#ports = ports
     this.#events = events
     this.#loops = new Array<LoopRecord | undefined>(maxLoops).fill(undefined)
+    this.#bootTasks = options.concurrentTasksPerWorker === 1 && options.concurrency >= options.maxThreads
     this.#piscina = new (loadPiscina())({
       filename: WORKER_ENTRY,
       // Piscina starts a worker for each start we give it, and none of its own: a dead worker
@@ -195,6 +216,27 @@ export class PoolWorkers {
   /** Loops started and not ended. */
   get live(): number {
     return Atomics.load(this.#memory.control, LIVE_LOOPS)
+  }
+
+  /**
+   * Whether the tasks wait in the outbox for now, rather than go to the task port: while the
+   * pool boots (no loop has run) and a start is still waiting for a worker. Each start takes
+   * the oldest as its boot task (boot-task.ts), which is how a new pool's first result comes as
+   * soon as Piscina's would; the rest go to the port once every start has been sent.
+   */
+  get holdsTasks(): boolean {
+    return this.#bootTasks && !this.#booted && !this.#stopped && this.#loops.some((r) => r !== undefined && r.thread === 0)
+  }
+
+  /** Workers running a boot task, outside `ctx.blocking()` (they count as running). */
+  get bootRunning(): number {
+    if (!this.#bootTasks) return 0
+    const control = this.#memory.control
+    let running = 0
+    for (const record of this.#loops) {
+      if (record !== undefined && Atomics.load(control, LOOP_CELLS + 2 * record.index + 1) === LOOP_BOOT) running++
+    }
+    return running
   }
 
   /** Piscina's worker threads. */
@@ -241,12 +283,16 @@ export class PoolWorkers {
     clearLoop(this.#memory, index)
     Atomics.add(control, LIVE_LOOPS, 1)
     const { port1, port2 } = new MessageChannel()
-    const record: LoopRecord = { index, side: port1, abort: new AbortController(), thread: 0, failure: undefined }
+    const record: LoopRecord = {
+      index,
+      side: port1,
+      abort: new AbortController(),
+      thread: 0,
+      failure: undefined,
+      boot: undefined,
+    }
     this.#loops[index] = record
-    port1.on('message', (message: number | SideResult) => {
-      if (typeof message === 'number') this.#events.side(port1, message)
-      else this.#events.sideResult(message.id, message.result)
-    })
+    port1.on('message', (message: number | SideResult | BootAnswer) => this.#onSide(record, message))
     port1.unref()
     const o = this.#options
     const init: LoopInit & { [tag: symbol]: StartTag } = {
@@ -310,6 +356,7 @@ export class PoolWorkers {
     for (const record of this.#loops) {
       if (record !== undefined && record.thread === 0) this.#takeBack(record)
     }
+    this.#events.holdEnded()
   }
 
   /** Resolves once every loop has ended (its port closed, or its thread exited). */
@@ -361,9 +408,53 @@ export class PoolWorkers {
       this.#assigned.add(worker.id)
       record.thread = worker.id
       Atomics.store(this.#memory.control, LOOP_CELLS + 2 * record.index, worker.id)
+      if (this.#bootTasks && !this.#booted) this.#handBootTask(record)
+      // This may have been the last start waiting for a worker (see holdsTasks).
+      this.#events.holdEnded()
       return worker
     }
     return null
+  }
+
+  /**
+   * Gives the start of `record`, about to be sent, the oldest task waiting to be posted, as its
+   * boot task: posted on the loop's side channel now, so that it is there when the start runs.
+   */
+  #handBootTask(record: LoopRecord): void {
+    const task = this.#events.bootTask()
+    if (task === undefined) return
+    const side = task.side
+    const message: BootTask =
+      side === undefined
+        ? { boot: task.id, key: task.key, bytes: task.bytes, data: task.data }
+        : { boot: task.id, key: task.key, bytes: 0, data: undefined, payload: side.payload }
+    try {
+      record.side.postMessage(message, side?.transferList as never)
+    } catch {
+      // Its payload cannot be posted: it goes the usual way, where the same failure fails it.
+      this.#events.bootBack(task)
+      return
+    }
+    task.data = undefined
+    task.side = undefined
+    record.boot = task
+  }
+
+  /** A message on a loop's side channel (see protocol.ts). */
+  #onSide(record: LoopRecord, message: number | SideResult | BootAnswer): void {
+    if (typeof message === 'number') this.#events.side(record.side, message)
+    else if (isBootMessage(message)) this.#onBootAnswer(record, message as BootAnswer)
+    else this.#events.sideResult(message.id, message.result)
+  }
+
+  #onBootAnswer(record: LoopRecord, answer: BootAnswer): void {
+    const task = record.boot
+    const id = 'back' in answer ? answer.back : answer.boot
+    if (task === undefined || task.id !== id) return
+    record.boot = undefined
+    if ('back' in answer) this.#events.bootBack(task)
+    else this.#events.bootResult(answer.key, answer.bytes, id, answer.data)
+    this.#events.holdEnded()
   }
 
   /** Follows every Piscina worker not followed yet: its uncaught error, and its exit. */
@@ -406,12 +497,13 @@ export class PoolWorkers {
     }
     const { control } = this.#memory
     const phase = Atomics.load(control, LOOP_CELLS + 2 * record.index + 1)
-    if (phase === LOOP_STARTING) {
+    const running = runningIn(this.#memory, record.index)
+    if (phase === LOOP_STARTING && running.length === 0) {
       // Died (or was ended, its module having failed to load) before its loop ran: it held nothing.
       this.#startFailed(record, threadId, exitCode, record.failure ?? watched.error)
       return
     }
-    const running = runningIn(this.#memory, record.index)
+    // (A thread that dies running its boot task, before its loop, dies as a loop does.)
     let died = false
     if (phase !== LOOP_IDLE_EXIT) {
       // An idle loop left the live count itself; any other end is counted here.
@@ -449,6 +541,10 @@ export class PoolWorkers {
   #onStarted(record: LoopRecord, result: StartResult): void {
     if (typeof result === 'number') {
       this.#failures = 0
+      if (!this.#booted) {
+        this.#booted = true
+        this.#events.holdEnded()
+      }
       return
     }
     record.failure = PoolErrors.moduleFailed(this.#options.filename, decodeError(result.error))
@@ -499,6 +595,20 @@ export class PoolWorkers {
     const phase = LOOP_CELLS + 2 * record.index + 1
     if (Atomics.load(control, phase) !== LOOP_IDLE_EXIT) Atomics.store(control, phase, LOOP_ENDED)
     Atomics.notify(control, phase)
+    // What the thread sent before it went (a boot task's answer, a result by postMessage) is
+    // handled before the channel closes, which would drop it.
+    for (let got = receiveMessageOnPort(record.side); got !== undefined; got = receiveMessageOnPort(record.side)) {
+      this.#onSide(record, got.message as number | SideResult | BootAnswer)
+    }
+    const task = record.boot
+    if (task !== undefined) {
+      // Unanswered. If its thread took it (its loop cell names it, even if the thread died
+      // before it ran it, as for a loop's task), the thread's exit fails it (WorkerEvents.exit);
+      // if not, it goes back (or, aborted meanwhile, frees its slot).
+      record.boot = undefined
+      if (!runningIn(this.#memory, record.index).includes(task.id)) this.#events.bootBack(task)
+      this.#events.holdEnded()
+    }
     record.side.close()
     if (this.#loops[record.index] === record) this.#loops[record.index] = undefined
   }

@@ -11,7 +11,7 @@
  *   milliseconds on the main thread's clock (written by the worker when timing is recorded).
  * - **Loops.** Each worker runs one loop (pool/worker/loop.ts); loop `i` writes its `threadId` to
  *   `control[LOOP_CELLS + 2i]` before its first get and its phase to `control[LOOP_CELLS + 2i + 1]`,
- *   and `current[i * perLoop + j]` (j < `perLoop`, the pool's `concurrentTasksPerWorker`) hold
+ *   (LOOP_BOOT while it runs its boot task, before its loop) and `current[i * perLoop + j]` (j < `perLoop`, the pool's `concurrentTasksPerWorker`) hold
  *   the ids of the tasks it is running (0 for a free cell). `control[LIVE_LOOPS]` counts the
  *   loops that have not ended, for idle exits above `minThreads`.
  * - **Names.** Task names other than the default are numbered by the main thread and written to
@@ -56,6 +56,11 @@ export const LOOP_RUNNING = 1
 export const LOOP_IDLE_EXIT = 2
 /** The loop ended: the port closed, or (set by the main thread) its worker exited or its start failed. */
 export const LOOP_ENDED = 3
+/**
+ * Before its loop, the worker runs its boot task (pool/worker/boot-task.ts), which counts as
+ * running (outside `ctx.blocking()`: the phase is back to STARTING meanwhile).
+ */
+export const LOOP_BOOT = 4
 
 /** Bytes of the name table. */
 const NAME_BYTES = 0x4_0000

@@ -14,7 +14,14 @@
  *    `transferList`) cannot travel as bytes. Its packet carries no payload; the worker asks for
  *    it by posting the task id on the loop's `side` port, and the main thread answers with
  *    `{ id, payload }` (transferred) or `{ id, error }`.
- * 3. **Reports.** What is not the answer to a task reaches the main thread as a message on the
+ * 3. **Boot task.** While a pool is booting (no loop has run yet), the main thread may hand a
+ *    start the oldest task waiting to be posted, as a {@link BootTask} posted on the loop's
+ *    side channel just before Piscina sends the start (so it is there when the start runs).
+ *    The worker runs it before it loads @iocp/core's bundle and opens the ports
+ *    (pool/worker/boot-task.ts), and answers it on the side channel ({@link BootAnswer}): the
+ *    result packet's words, or, if the task module did not load, `back` (the main thread
+ *    queues the task again, first). Then the start goes on as above.
+ * 4. **Reports.** What is not the answer to a task reaches the main thread as a message on the
  *    worker's `parentPort` (Piscina turns it into a `'message'` event), marked with
  *    {@link REPORT}: a raw packet's handler threw. Other
  *    messages a task posts on `parentPort` are the user's, re-emitted by the pool as
@@ -45,6 +52,28 @@ export interface LoopInit {
   readonly timeOrigin: number
   /** The loop's end of its side channel. */
   readonly side: MessagePort
+}
+
+/** A task handed to a start (main -> worker, on the side channel; see "Boot task" above). */
+export interface BootTask {
+  /** The task's id. */
+  readonly boot: number
+  /** Its packet's key, bytes and payload, as the task port would have carried them. */
+  readonly key: number
+  readonly bytes: number
+  readonly data: Uint8Array | undefined
+  /** A payload that travels by postMessage (encoding SIDE), transferred. */
+  readonly payload?: unknown
+}
+
+/** The answer to a {@link BootTask} (worker -> main, on the side channel). */
+export type BootAnswer =
+  | { readonly boot: number; readonly key: number; readonly bytes: number; readonly data: Uint8Array | undefined }
+  | { readonly back: number }
+
+/** Whether a side-channel message is a {@link BootTask} or a {@link BootAnswer}. */
+export function isBootMessage(message: unknown): message is BootTask | BootAnswer {
+  return message !== null && typeof message === 'object' && ('boot' in message || 'back' in message)
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
- * The file Piscina loads in each worker of a PortPool (its `filename`): the start of the
- * worker's loop, pool/worker/loop.ts, taken from the bundle that this file is built beside
- * (dist/core.cjs, through dist/loader.cjs, which compiles it with the process's code cache;
- * see scripts/bundle.mjs and src/loader.cts).
+ * The file Piscina loads in each worker of a PortPool (its `filename`). A start (Piscina's task,
+ * see pool/shared/protocol.ts) first runs its boot task if the main thread handed it one
+ * (boot-task.ts, bundled into this file), then starts the worker's loop, pool/worker/loop.ts,
+ * taken from the bundle that this file is built beside (dist/core.cjs, through dist/loader.cjs,
+ * which compiles it with the process's code cache; see scripts/bundle.mjs and src/loader.cts).
  *
  * Why CommonJS, and why the bundle:
  * - Piscina loads its task module with require() first. For an ES module, Node 20.19+ then
@@ -12,26 +13,30 @@
  * - One CommonJS file is the cheapest thing a new thread can load: no ES module loader, no
  *   graph of thirty files to resolve and link. User code in the worker that
  *   imports '@iocp/core' gets the same bundle (the package's ES entry re-exports it), so there
- *   is one copy of the package's per-thread state either way.
+ *   is one copy of the package's per-thread state either way. (What this file carries for the
+ *   boot task holds no per-thread state: the codec, the task context, the module loading.)
  */
+import { receiveMessageOnPort } from 'node:worker_threads'
+import type { CompletionPort } from '../../port/completion-port.js'
+import type { PortHandle } from '../../port/handle.js'
 import type { LoopInit, StartResult } from '../shared/protocol.js'
+import { isBootTask, runBootTask } from './boot-task.js'
 
 interface Bundle {
   startPoolLoop(init: LoopInit): Promise<StartResult>
+  CompletionPort: { fromHandle(handle: PortHandle): CompletionPort }
 }
 
 let bundle: Bundle | undefined
 const load = (): Bundle => (bundle ??= require('./loader.cjs') as Bundle)
 
-// Piscina posts 'ready' as soon as this file is loaded, and the loop's start comes back from the
-// main thread a millisecond or so later: the bundle loads in that gap, not before it. If loading
-// throws, the start loads it again and fails with the error, as a failed start.
-setImmediate(() => {
-  try {
-    load()
-  } catch {
-    // (see above)
-  }
-})
-
-module.exports = (init: LoopInit): Promise<StartResult> => load().startPoolLoop(init)
+// The bundle is loaded by the start, not before: a start that carries a boot task runs it
+// first (boot-task.ts), and only then loads the bundle. (Loading it as soon as this file is
+// loaded would put the bundle ahead of the boot task: the start arrives a millisecond later.)
+module.exports = async (init: LoopInit): Promise<StartResult> => {
+  // A boot task is posted on the side channel before the start is sent, so it is there now;
+  // nothing else is sent on that channel before the loop asks for it.
+  const message = receiveMessageOnPort(init.side)?.message
+  if (isBootTask(message)) await runBootTask(init, message, () => load().CompletionPort.fromHandle(init.tasks))
+  return load().startPoolLoop(init)
+}

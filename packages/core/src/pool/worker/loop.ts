@@ -55,30 +55,26 @@ import {
   nameAt,
   type PoolMemory,
 } from '../shared/memory.js'
-import { REPORT, type LoopInit, type SideReply, type SideResult, type StartResult, type WorkerReport } from '../shared/protocol.js'
+import { REPORT, type LoopInit, type SideReply, type StartResult, type WorkerReport } from '../shared/protocol.js'
 import {
-  ENC_ERROR,
   ENC_SIDE,
   ENC_SKIPPED,
   TASK_BASE,
   decodeError,
   decodeValue,
   encodeError,
-  encodeValue,
   encoded,
   hiOf,
   isTaskKey,
   resultKey,
   tagOf,
-  unwrapMovable,
 } from '../shared/codec.js'
 import { shareWorkerCodeCacheOnce } from '../shared/code-cache.js'
+import { answerOf, flushStdio, stdioPending } from './answer.js'
 import { PacketScope, TaskScope } from './task-context.js'
 import { PACKET_HANDLER, findFunction, loadTaskModule, type TaskFunction, type TaskModule } from './task-module.js'
 
 const SKIPPED_KEY = resultKey(ENC_SKIPPED, 0)
-const ERROR_KEY = resultKey(ENC_ERROR, 0)
-const SIDE_KEY = resultKey(ENC_SIDE, 0)
 
 /**
  * Piscina's task: loads the task module, opens the ports and starts this worker's loop (on the
@@ -374,17 +370,14 @@ class Loop {
     return fn
   }
 
-  /**
-   * Records the timing and answers. Like Piscina, waits first for console output the task
-   * wrote to reach the main thread, so that it appears before the task's promise settles.
-   */
+  /** Records the timing and answers (once the task's console output is on its way: answer.ts). */
   #finish(id: number, slot: number, started: number, ok: boolean, value: unknown): Promise<void> | undefined {
     if (this.#timing) {
       const times = this.#times
       times[2 * slot] = started + this.#clockOffset
       times[2 * slot + 1] = performance.now() - started
     }
-    if (process.stdout.writableLength > 0 || process.stderr.writableLength > 0) {
+    if (stdioPending()) {
       return flushStdio().then(() => this.#answer(id, ok, value))
     }
     this.#answer(id, ok, value)
@@ -392,31 +385,7 @@ class Loop {
   }
 
   #answer(id: number, ok: boolean, value: unknown): void {
-    const out = this.#out
-    let key = ERROR_KEY
-    let bytes = 0
-    let data: Uint8Array | undefined
-    if (ok) {
-      const result = unwrapMovable(value)
-      try {
-        const enc = encodeValue(result, out)
-        key = resultKey(enc, out.hi)
-        bytes = out.lo
-        data = out.data
-      } catch {
-        // v8.serialize refuses it (a SharedArrayBuffer, say): send it by postMessage, which
-        // shares what it can, before the packet that tells the main thread to look for it.
-        try {
-          this.#side.postMessage({ id, result } satisfies SideResult)
-          key = SIDE_KEY
-        } catch (error) {
-          // Neither can carry it: the task fails with the clone error.
-          data = encodeError(PoolErrors.notClonable("the task's result", error))
-        }
-      }
-    } else {
-      data = encodeError(value)
-    }
+    const { key, bytes, data } = answerOf(id, ok, value, this.#out, this.#side)
     this.#results.post(key, bytes, id, data)
     this.#releaseCell(id)
   }
@@ -473,9 +442,4 @@ function reportPacket(packet: Packet, error: unknown): void {
     overlapped: packet.overlapped,
     error: encodeError(error),
   })
-}
-
-async function flushStdio(): Promise<void> {
-  if (process.stdout.writableLength > 0) await new Promise<void>((resolve) => process.stdout.write('', () => resolve()))
-  if (process.stderr.writableLength > 0) await new Promise<void>((resolve) => process.stderr.write('', () => resolve()))
 }

@@ -11,10 +11,10 @@ import { PoolErrors } from '../shared/errors.js'
 /** The I/O methods of the pool's port, as `ctx.io` gives them to handlers. */
 export type PoolIo = Pick<CompletionPort, 'associate' | 'dissociate' | 'read' | 'write' | 'fsync' | 'submit' | 'cancel'>
 
-const views = new WeakMap<CompletionPort, PoolIo>()
+const views = new WeakMap<PoolIo, PoolIo>()
 
 /** `port`'s I/O methods, with associate refusing the pool's reserved keys (one object per port). */
-export function poolIo(port: CompletionPort): PoolIo {
+export function poolIo(port: PoolIo): PoolIo {
   let io = views.get(port)
   if (io === undefined) {
     io = {

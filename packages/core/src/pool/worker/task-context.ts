@@ -65,9 +65,15 @@ function abortReason(): DOMException {
   return new DOMException('The task was aborted by its signal in the main thread', 'AbortError')
 }
 
+/**
+ * What a context needs of the pool's task port: the port itself in a loop, or, for a boot task
+ * (boot-task.ts), a stand-in that opens the port when the task first uses it.
+ */
+export type ScopePort = Pick<CompletionPort, 'blocking' | 'post'> & PoolIo
+
 /** Posts a raw packet to `port`, refusing the pool's reserved number keys. */
 export function postRaw(
-  port: CompletionPort,
+  port: Pick<CompletionPort, 'post'>,
   key: number | bigint,
   bytes: number | undefined,
   overlapped: number | bigint | undefined,
@@ -79,10 +85,10 @@ export function postRaw(
 
 /** The {@link PacketContext} of one raw packet. */
 export class PacketScope implements PacketContext {
-  readonly #port: CompletionPort
+  readonly #port: ScopePort
   readonly threadId: number
 
-  constructor(port: CompletionPort, threadId: number) {
+  constructor(port: ScopePort, threadId: number) {
     this.#port = port
     this.threadId = threadId
   }
@@ -119,7 +125,7 @@ export class TaskScope extends PacketScope implements TaskContext {
   #ended = false
   #abortedAtEnd = false
 
-  constructor(port: CompletionPort, threadId: number, state: Int32Array, slot: number, name: string) {
+  constructor(port: ScopePort, threadId: number, state: Int32Array, slot: number, name: string) {
     super(port, threadId)
     this.#state = state
     this.#slot = slot

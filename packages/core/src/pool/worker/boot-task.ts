@@ -1,0 +1,176 @@
+/**
+ * A worker's boot task: the first task of a pool that is still booting, handed to a worker with
+ * its start (pool/shared/protocol.ts, "Boot task") and run before the worker loads @iocp/core's
+ * bundle and the addon and opens the ports. So a new pool's first result costs what Piscina's
+ * costs (a worker's boot and the task module), not also the bundle and the addon, which are
+ * most of a new thread's work after its boot (docs/pool.md, "Time to the first result").
+ *
+ * The task runs as the loop runs a task (pool/worker/loop.ts): the same claim of its slot and
+ * loop cell, the same context, the same encoding of its outcome. Two things differ:
+ * - its outcome goes back on the loop's side channel, not on the results port;
+ * - its context opens the task port only when the task first uses it (`post`, `io`). The task
+ *   does not count on the port: its loop's phase, LOOP_BOOT, counts it (`stats().running`),
+ *   except inside `blocking()`; and the main thread hands boot tasks out only where no task
+ *   can run beside them above the concurrency limit (pool/main/workers.ts).
+ *
+ * This file is bundled into dist/worker-entry.cjs, apart from the bundle: it must not import
+ * anything that holds per-thread state (the port, the addon).
+ */
+import { performance } from 'node:perf_hooks'
+import { threadId } from 'node:worker_threads'
+import type { CompletionPort } from '../../port/completion-port.js'
+import { isThenable } from '../../shared.js'
+import { PoolErrors } from '../shared/errors.js'
+import { ENC_SIDE, ENC_SKIPPED, TASK_BASE, decodeValue, encoded, hiOf, resultKey, tagOf } from '../shared/codec.js'
+import { ASYNC, LOOP_BOOT, LOOP_CELLS, LOOP_STARTING, QUEUED, RUNNING, SLOTS, nameAt } from '../shared/memory.js'
+import type { BootAnswer, BootTask, LoopInit } from '../shared/protocol.js'
+import { answerOf, flushStdio, stdioPending } from './answer.js'
+import { TaskScope, type ScopePort } from './task-context.js'
+import { findFunction, loadTaskModule, type TaskModule } from './task-module.js'
+
+const SKIPPED_KEY = resultKey(ENC_SKIPPED, 0)
+
+/**
+ * The task port as a boot task's context sees it: opened (through the bundle) when the task
+ * first posts or does I/O. `blocking(fn)` stops the task counting while `fn` runs (or until
+ * the promise it returns settles), as the port's `blocking()` does for a loop's task.
+ */
+class BootPort implements ScopePort {
+  readonly #open: () => CompletionPort
+  /** Whether the task counts as running (the loop's phase: LOOP_BOOT, or STARTING). */
+  readonly #counts: (yes: boolean) => void
+  #port: CompletionPort | undefined
+
+  constructor(open: () => CompletionPort, counts: (yes: boolean) => void) {
+    this.#open = open
+    this.#counts = counts
+  }
+
+  get #opened(): CompletionPort {
+    return (this.#port ??= this.#open())
+  }
+
+  blocking<T>(fn: () => PromiseLike<T>): Promise<T>
+  blocking<T>(fn: () => T): T
+  blocking(fn: () => unknown): unknown {
+    this.#counts(false)
+    let result: unknown
+    try {
+      result = fn()
+    } catch (error) {
+      this.#counts(true)
+      throw error
+    }
+    if (!isThenable(result)) {
+      this.#counts(true)
+      return result
+    }
+    return Promise.resolve(result).finally(() => this.#counts(true))
+  }
+
+  post(key: number | bigint, bytes?: number, overlapped?: number | bigint, data?: Uint8Array): void {
+    this.#opened.post(key, bytes, overlapped, data)
+  }
+
+  associate(...args: Parameters<CompletionPort['associate']>): void {
+    this.#opened.associate(...args)
+  }
+
+  dissociate(...args: Parameters<CompletionPort['dissociate']>): void {
+    this.#opened.dissociate(...args)
+  }
+
+  read(...args: Parameters<CompletionPort['read']>): ReturnType<CompletionPort['read']> {
+    return this.#opened.read(...args)
+  }
+
+  write(...args: Parameters<CompletionPort['write']>): ReturnType<CompletionPort['write']> {
+    return this.#opened.write(...args)
+  }
+
+  fsync(...args: Parameters<CompletionPort['fsync']>): ReturnType<CompletionPort['fsync']> {
+    return this.#opened.fsync(...args)
+  }
+
+  submit(...args: Parameters<CompletionPort['submit']>): ReturnType<CompletionPort['submit']> {
+    return this.#opened.submit(...args)
+  }
+
+  cancel(...args: Parameters<CompletionPort['cancel']>): ReturnType<CompletionPort['cancel']> {
+    return this.#opened.cancel(...args)
+  }
+}
+
+/** Whether `message` (the first on a start's side channel) is a boot task. */
+export function isBootTask(message: unknown): message is BootTask {
+  return message !== null && typeof message === 'object' && 'boot' in message
+}
+
+/**
+ * Runs `task` and answers it on the loop's side channel. Never throws: the task's own errors
+ * are its outcome, and a task module that does not load sends the task back (the start that
+ * follows then fails as any start does whose module does not load). `openTasks` opens the
+ * pool's task port (it loads the bundle).
+ */
+export async function runBootTask(init: LoopInit, task: BootTask, openTasks: () => CompletionPort): Promise<void> {
+  const side = init.side
+  const answer = (message: BootAnswer): void => side.postMessage(message)
+  let module: TaskModule
+  try {
+    module = await loadTaskModule(init.filename)
+  } catch {
+    answer({ back: task.boot })
+    return
+  }
+  const { memory } = init
+  const id = task.boot
+  const slot = id % SLOTS
+  // A boot task runs only with one task per loop (pool/main/workers.ts): the loop's one cell.
+  const cell = init.loop * memory.perLoop
+  // The cell first, as the loop does: whenever the main thread sees the task started, it finds
+  // the thread running it (to end it after an abort, or to fail it if the thread dies).
+  memory.current[cell] = id
+  if (Atomics.compareExchange(memory.state, slot, QUEUED, RUNNING) !== QUEUED) {
+    // Aborted on its way here: never run; the slot is the main thread's again.
+    memory.current[cell] = 0
+    answer({ boot: id, key: SKIPPED_KEY, bytes: 0, data: undefined })
+    return
+  }
+  const phase = LOOP_CELLS + 2 * init.loop + 1
+  const counts = (yes: boolean): void => {
+    Atomics.store(memory.control, phase, yes ? LOOP_BOOT : LOOP_STARTING)
+  }
+  counts(true)
+  const started = performance.now()
+  const relative = task.key - TASK_BASE
+  const tag = tagOf(relative)
+  const enc = tag & 15
+  const nameIndex = tag >>> 4
+  const name = nameIndex === 0 ? init.defaultName : nameAt(memory, nameIndex)
+  let ok = true
+  let value: unknown
+  const ctx = new TaskScope(new BootPort(openTasks, counts), threadId, memory.state, slot, name)
+  try {
+    const payload = enc === ENC_SIDE ? task.payload : decodeValue(enc, hiOf(relative, tag), task.bytes, task.data)
+    const fn = findFunction(module, name)
+    if (fn === undefined) throw PoolErrors.noTask(init.filename, name)
+    value = fn(payload, ctx)
+    if (isThenable(value)) {
+      ctx.enterAsync(Atomics.compareExchange(memory.state, slot, RUNNING, ASYNC) === RUNNING)
+      value = await value
+    }
+  } catch (error) {
+    ok = false
+    value = error
+  }
+  ctx.end()
+  counts(false)
+  if (init.recordTiming) {
+    memory.times[2 * slot] = started + performance.timeOrigin - init.timeOrigin
+    memory.times[2 * slot + 1] = performance.now() - started
+  }
+  if (stdioPending()) await flushStdio()
+  const { key, bytes, data } = answerOf(id, ok, value, encoded(), side)
+  answer({ boot: id, key, bytes, data })
+  memory.current[cell] = 0
+}

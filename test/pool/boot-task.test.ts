@@ -1,0 +1,136 @@
+// Boot tasks: while a pool boots, each start takes the oldest task waiting as its boot task, and
+// the worker runs it before it loads @iocp/core's bundle and opens the ports
+// (pool/worker/boot-task.ts). Only where no task can run beside it above the concurrency limit:
+// `concurrency` >= `maxThreads`, one task per worker. Each case checks which path ran a task
+// (boot-tasks.cjs's `bundleLoaded`), and that the task keeps every rule a loop's task has.
+import { afterEach, describe, expect, it } from 'vitest'
+import { AbortError, TaskModuleError, WorkerDiedError } from '@iocp/core'
+import { destroyPools, makePool, open, reach, sharedCells, until } from '../fixtures/harness.js'
+
+const BOOT_TASKS = new URL('../fixtures/boot-tasks.cjs', import.meta.url)
+const BROKEN = new URL('../fixtures/pool-broken.mjs', import.meta.url)
+const STARTED = 0
+const GATE = 1
+const PACKETS = 2
+
+afterEach(destroyPools)
+
+interface Where {
+  value: number
+  threadId: number
+  bundleLoaded: boolean
+}
+
+/** A pool of one worker (concurrency 1): its first task is a boot task. */
+function onePool(cells = sharedCells(4), options: { abortTimeout?: number; recordTiming?: boolean } = {}) {
+  return makePool({ filename: BOOT_TASKS, concurrency: 1, threads: 1, workerData: { cells }, ...options })
+}
+
+describe('boot tasks', () => {
+  it("run a new pool's first task before its worker loads the bundle; the loop runs the next", async () => {
+    const pool = onePool()
+    const first = (await pool.run(1)) as Where
+    const second = (await pool.run(2)) as Where
+    expect(first).toMatchObject({ value: 1, bundleLoaded: false })
+    expect(second).toMatchObject({ value: 2, bundleLoaded: true, threadId: first.threadId })
+  })
+
+  it('take one task per start, in order: the rest go through the port', async () => {
+    const pool = makePool({ filename: BOOT_TASKS, concurrency: 2, threads: 2, workerData: { cells: sharedCells(4) } })
+    const results = (await Promise.all(Array.from({ length: 20 }, (_, i) => pool.run(i)))) as Where[]
+    expect(results.map((r) => r.value)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+    // At most the two starts took one each; at least one of them did (the tasks were queued
+    // before either start was sent).
+    const booted = results.filter((r) => !r.bundleLoaded).length
+    expect(booted).toBeGreaterThanOrEqual(1)
+    expect(booted).toBeLessThanOrEqual(2)
+  })
+
+  it('are not used where a task could run beside them above the limit (concurrency < maxThreads)', async () => {
+    const pool = makePool({ filename: BOOT_TASKS, concurrency: 1, maxThreads: 2, minThreads: 1, workerData: { cells: sharedCells(4) } })
+    expect(((await pool.run(1)) as Where).bundleLoaded).toBe(true)
+  })
+
+  it('settle with the value, the error (its class and own properties kept) or the async result', async () => {
+    const pool = onePool()
+    await expect(pool.run('boom', { name: 'fail' })).rejects.toMatchObject({ name: 'RangeError', message: 'boom', code: 'E_BOOT' })
+    const second = makePool({ filename: BOOT_TASKS, concurrency: 1, threads: 1 })
+    expect(await second.run(21, { name: 'later' })).toEqual({ doubled: 42, bundleLoaded: false })
+  })
+
+  it('open the port for ctx.post() when the task first posts: the raw packet reaches onPacket', async () => {
+    const cells = sharedCells(4)
+    const pool = onePool(cells)
+    expect(await pool.run({ key: 7, cell: PACKETS }, { name: 'postRaw' })).toEqual({ before: false, after: true })
+    await reach(cells, PACKETS, 1)
+  })
+
+  it('count as running in stats(), except inside ctx.blocking()', async () => {
+    for (const blocking of [false, true]) {
+      const cells = sharedCells(4)
+      const pool = onePool(cells)
+      const gated = pool.run({ started: STARTED, gate: GATE, blocking }, { name: 'gated' })
+      await reach(cells, STARTED, 1)
+      expect(pool.stats()).toMatchObject({ running: blocking ? 0 : 1, inFlight: 1 })
+      open(cells, GATE)
+      expect(await gated).toBe(false) // it ran as a boot task
+      await until(() => pool.stats().inFlight === 0)
+    }
+  })
+
+  it('get a transferred ArrayBuffer, zero-copy', async () => {
+    const pool = onePool()
+    const buffer = new ArrayBuffer(1 << 16)
+    new Uint8Array(buffer)[0] = 9
+    expect(await pool.run({ buffer }, { name: 'bufferInfo', transferList: [buffer] })).toEqual({
+      byteLength: 1 << 16,
+      first: 9,
+      bundleLoaded: false,
+    })
+    expect(buffer.byteLength).toBe(0)
+  })
+
+  it('record their run time, as the loop does', async () => {
+    const pool = onePool(sharedCells(4), { recordTiming: true })
+    expect(((await pool.run(1)) as Where).bundleLoaded).toBe(false)
+    expect(pool.stats().runTime.count).toBe(1)
+  })
+
+  it('fail with WorkerDiedError when their thread dies; a new worker runs the next task', async () => {
+    const pool = onePool()
+    await expect(pool.run(3, { name: 'die' })).rejects.toBeInstanceOf(WorkerDiedError)
+    expect(((await pool.run(4)) as Where).value).toBe(4)
+  })
+
+  it('that ignore their abort lose their worker after abortTimeout; the pool goes on', async () => {
+    const cells = sharedCells(4)
+    const pool = onePool(cells, { abortTimeout: 50 })
+    const controller = new AbortController()
+    const spinning = pool.run({ started: STARTED }, { name: 'spin', signal: controller.signal })
+    await reach(cells, STARTED, 1)
+    expect(pool.stats().running).toBe(1)
+    controller.abort()
+    await expect(spinning).rejects.toBeInstanceOf(AbortError)
+    expect(((await pool.run(5)) as Where).value).toBe(5)
+    await until(() => pool.stats().inFlight === 0 && pool.stats().running === 0)
+  })
+
+  it('aborted before their worker takes them never run', async () => {
+    const cells = sharedCells(4)
+    open(cells, GATE)
+    const pool = onePool(cells)
+    const controller = new AbortController()
+    const first = pool.run({ started: STARTED, gate: GATE }, { name: 'gated', signal: controller.signal })
+    controller.abort()
+    await expect(first).rejects.toBeInstanceOf(AbortError)
+    expect(((await pool.run(2)) as Where).value).toBe(2)
+    await until(() => pool.stats().inFlight === 0)
+    expect(Atomics.load(cells, STARTED)).toBe(0)
+  })
+
+  it('go back when the task module does not load, and fail with the pool (TaskModuleError)', async () => {
+    const pool = makePool({ filename: BROKEN, concurrency: 1, threads: 1 })
+    await expect(pool.run(1)).rejects.toBeInstanceOf(TaskModuleError)
+    await pool.close()
+  })
+})
