@@ -9,6 +9,7 @@ import { destroyPools, makePool, open, reach, sharedCells, until } from '../fixt
 
 const BOOT_TASKS = new URL('../fixtures/boot-tasks.cjs', import.meta.url)
 const BROKEN = new URL('../fixtures/pool-broken.mjs', import.meta.url)
+const BOOT_FLAKY = new URL('../fixtures/boot-flaky.cjs', import.meta.url)
 const STARTED = 0
 const GATE = 1
 const PACKETS = 2
@@ -78,16 +79,44 @@ describe('boot tasks', () => {
     }
   })
 
-  it('get a transferred ArrayBuffer, zero-copy', async () => {
+  it('are never a task whose payload is transferred (it could not come back): it waits for the loop', async () => {
     const pool = onePool()
     const buffer = new ArrayBuffer(1 << 16)
     new Uint8Array(buffer)[0] = 9
     expect(await pool.run({ buffer }, { name: 'bufferInfo', transferList: [buffer] })).toEqual({
       byteLength: 1 << 16,
       first: 9,
-      bundleLoaded: false,
+      bundleLoaded: true,
     })
     expect(buffer.byteLength).toBe(0)
+  })
+
+  it('come back with their payload when their module does not load, and run on the next start, in order', async () => {
+    const cells = sharedCells(4)
+    const pool = makePool({ filename: BOOT_FLAKY, concurrency: 1, threads: 1, workerData: { cells } })
+    expect(await Promise.all([pool.run('hello'), pool.run({ a: 1 }), pool.run(3)])).toEqual(['hello', { a: 1 }, 3])
+    expect(Atomics.load(cells, 3)).toBe(2) // one failed load, one good: no second load in the failed worker
+  })
+
+  it('end their worker on a bug of the boot path (an outcome it cannot encode): WorkerDiedError, as in the loop', async () => {
+    const pool = onePool()
+    await expect(pool.run(null, { name: 'throwOdd' })).rejects.toBeInstanceOf(WorkerDiedError)
+    expect(((await pool.run(6)) as Where).value).toBe(6)
+  })
+
+  it('stop counting for as long as any of their ctx.blocking() calls lasts', async () => {
+    const cells = sharedCells(8)
+    const pool = onePool(cells)
+    const task = pool.run({ started: STARTED, gate: GATE, gate2: 4, firstDone: 5 }, { name: 'blockingTwice' })
+    await reach(cells, STARTED, 1)
+    await until(() => pool.stats().running === 0)
+    open(cells, GATE)
+    await reach(cells, 5, 1)
+    expect(pool.stats().running).toBe(0) // the second is still blocking
+    open(cells, 4)
+    expect(await task).toBe(false)
+    await until(() => pool.stats().inFlight === 0)
+    expect(pool.stats().running).toBe(0)
   })
 
   it('record their run time, as the loop does', async () => {

@@ -68,12 +68,20 @@ export class TaskOutbox {
     this.#tasks = []
   }
 
+  /** The oldest task not posted yet, if any. */
+  get first(): Task | undefined {
+    return this.#tasks[0]
+  }
+
   /** Takes out the oldest task not posted yet (a boot task), if any. */
   takeFirst(): Task | undefined {
     return this.#tasks.shift()
   }
 
-  /** Puts back, first, a boot task that did not run (its worker could not load the module). */
+  /**
+   * Puts back, ahead of the tasks still here, a boot task that did not run (its worker died
+   * first, or could not load the module). Tasks already posted stay ahead of it.
+   */
   putBack(task: Task): void {
     this.#tasks.unshift(task)
     this.#schedule()

@@ -177,6 +177,9 @@ export class TaskTable {
     for (let slot = 0; slot < this.#slots.length; slot++) {
       const task = this.#slots[slot]
       if (task === undefined) continue
+      // A task not started never starts now: a boot task on its way to a worker (which the
+      // closed port does not stop) finds it aborted and skips it.
+      Atomics.compareExchange(this.#state, slot, QUEUED, ABORTED)
       this.#release(slot)
       tasks.push(task)
     }

@@ -44,11 +44,14 @@ export class WorkerEventHandlers implements WorkerEvents {
 
   /**
    * The oldest task the outbox holds, for a start to take as its boot task; none while the
-   * task port holds packets posted before it (a raw packet, tasks flushed with it: FIFO).
+   * task port holds packets posted before it (a raw packet, tasks flushed with it: FIFO), and
+   * none whose payload travels by postMessage (a transfer cannot be taken back if the task comes
+   * back unrun).
    */
   bootTask(): Task | undefined {
     const state = this.#state
-    if (state.outbox.size === 0) return undefined
+    const first = state.outbox.first
+    if (first === undefined || first.side !== undefined) return undefined
     try {
       if (state.tasks.stats().queued > 0) return undefined
     } catch {

@@ -228,13 +228,21 @@ export class PoolWorkers {
     return this.#bootTasks && !this.#booted && !this.#stopped && this.#loops.some((r) => r !== undefined && r.thread === 0)
   }
 
-  /** Workers running a boot task, outside `ctx.blocking()` (they count as running). */
+  /**
+   * Workers running a boot task, outside `ctx.blocking()`: they count as running from the
+   * moment the task is handed to them, as a loop's thread does from its get (pool/worker/boot-task.ts).
+   * A handed task whose thread has claimed it (its loop cell) and whose phase is not LOOP_BOOT
+   * is inside `ctx.blocking()`.
+   */
   get bootRunning(): number {
     if (!this.#bootTasks) return 0
-    const control = this.#memory.control
+    const { control, current, perLoop } = this.#memory
     let running = 0
     for (const record of this.#loops) {
-      if (record !== undefined && Atomics.load(control, LOOP_CELLS + 2 * record.index + 1) === LOOP_BOOT) running++
+      if (record === undefined || record.boot === undefined) continue
+      const blocking =
+        Atomics.load(control, LOOP_CELLS + 2 * record.index + 1) !== LOOP_BOOT && current[record.index * perLoop] === record.boot.id
+      if (!blocking) running++
     }
     return running
   }
@@ -423,20 +431,15 @@ export class PoolWorkers {
   #handBootTask(record: LoopRecord): void {
     const task = this.#events.bootTask()
     if (task === undefined) return
-    const side = task.side
-    const message: BootTask =
-      side === undefined
-        ? { boot: task.id, key: task.key, bytes: task.bytes, data: task.data }
-        : { boot: task.id, key: task.key, bytes: 0, data: undefined, payload: side.payload }
+    // The task keeps its payload until its answer comes: if it comes back unrun (its worker
+    // died first, or could not load the module), it goes the usual way with it.
+    const message: BootTask = { boot: task.id, key: task.key, bytes: task.bytes, data: task.data }
     try {
-      record.side.postMessage(message, side?.transferList as never)
+      record.side.postMessage(message)
     } catch {
-      // Its payload cannot be posted: it goes the usual way, where the same failure fails it.
       this.#events.bootBack(task)
       return
     }
-    task.data = undefined
-    task.side = undefined
     record.boot = task
   }
 
@@ -452,8 +455,12 @@ export class PoolWorkers {
     const id = 'back' in answer ? answer.back : answer.boot
     if (task === undefined || task.id !== id) return
     record.boot = undefined
-    if ('back' in answer) this.#events.bootBack(task)
-    else this.#events.bootResult(answer.key, answer.bytes, id, answer.data)
+    if ('back' in answer) {
+      this.#events.bootBack(task)
+    } else {
+      task.data = undefined
+      this.#events.bootResult(answer.key, answer.bytes, id, answer.data)
+    }
     this.#events.holdEnded()
   }
 

@@ -20,7 +20,8 @@
  *    The worker runs it before it loads @iocp/core's bundle and opens the ports
  *    (pool/worker/boot-task.ts), and answers it on the side channel ({@link BootAnswer}): the
  *    result packet's words, or, if the task module did not load, `back` (the main thread
- *    queues the task again, first). Then the start goes on as above.
+ *    queues the task again, ahead of the tasks still held), and the start answers that error
+ *    as above. Otherwise the start goes on as above.
  * 4. **Reports.** What is not the answer to a task reaches the main thread as a message on the
  *    worker's `parentPort` (Piscina turns it into a `'message'` event), marked with
  *    {@link REPORT}: a raw packet's handler threw. Other
@@ -54,7 +55,10 @@ export interface LoopInit {
   readonly side: MessagePort
 }
 
-/** A task handed to a start (main -> worker, on the side channel; see "Boot task" above). */
+/**
+ * A task handed to a start (main -> worker, on the side channel; see "Boot task" above): never
+ * one whose payload travels by postMessage (encoding SIDE).
+ */
 export interface BootTask {
   /** The task's id. */
   readonly boot: number
@@ -62,8 +66,6 @@ export interface BootTask {
   readonly key: number
   readonly bytes: number
   readonly data: Uint8Array | undefined
-  /** A payload that travels by postMessage (encoding SIDE), transferred. */
-  readonly payload?: unknown
 }
 
 /** The answer to a {@link BootTask} (worker -> main, on the side channel). */

@@ -21,7 +21,7 @@ import { threadId } from 'node:worker_threads'
 import type { CompletionPort } from '../../port/completion-port.js'
 import { isThenable } from '../../shared.js'
 import { PoolErrors } from '../shared/errors.js'
-import { ENC_SIDE, ENC_SKIPPED, TASK_BASE, decodeValue, encoded, hiOf, resultKey, tagOf } from '../shared/codec.js'
+import { ENC_SKIPPED, TASK_BASE, decodeValue, encoded, hiOf, resultKey, tagOf } from '../shared/codec.js'
 import { ASYNC, LOOP_BOOT, LOOP_CELLS, LOOP_STARTING, QUEUED, RUNNING, SLOTS, nameAt } from '../shared/memory.js'
 import type { BootAnswer, BootTask, LoopInit } from '../shared/protocol.js'
 import { answerOf, flushStdio, stdioPending } from './answer.js'
@@ -40,10 +40,28 @@ class BootPort implements ScopePort {
   /** Whether the task counts as running (the loop's phase: LOOP_BOOT, or STARTING). */
   readonly #counts: (yes: boolean) => void
   #port: CompletionPort | undefined
+  /** blocking() calls in progress (they nest and overlap, as the port's do). */
+  #blocking = 0
+  /** The task has ended: a blocking() that outlives it changes nothing. */
+  #ended = false
 
   constructor(open: () => CompletionPort, counts: (yes: boolean) => void) {
     this.#open = open
     this.#counts = counts
+  }
+
+  /** The task ended: it stops counting, and a blocking() still in progress no longer counts it again. */
+  end(): void {
+    this.#ended = true
+    this.#counts(false)
+  }
+
+  #enter(): void {
+    if (this.#blocking++ === 0 && !this.#ended) this.#counts(false)
+  }
+
+  #leave(): void {
+    if (--this.#blocking === 0 && !this.#ended) this.#counts(true)
   }
 
   get #opened(): CompletionPort {
@@ -53,19 +71,19 @@ class BootPort implements ScopePort {
   blocking<T>(fn: () => PromiseLike<T>): Promise<T>
   blocking<T>(fn: () => T): T
   blocking(fn: () => unknown): unknown {
-    this.#counts(false)
+    this.#enter()
     let result: unknown
     try {
       result = fn()
     } catch (error) {
-      this.#counts(true)
+      this.#leave()
       throw error
     }
     if (!isThenable(result)) {
-      this.#counts(true)
+      this.#leave()
       return result
     }
-    return Promise.resolve(result).finally(() => this.#counts(true))
+    return Promise.resolve(result).finally(() => this.#leave())
   }
 
   post(key: number | bigint, bytes?: number, overlapped?: number | bigint, data?: Uint8Array): void {
@@ -106,21 +124,25 @@ export function isBootTask(message: unknown): message is BootTask {
   return message !== null && typeof message === 'object' && 'boot' in message
 }
 
+/** What became of a boot task: run and answered, or sent back because the module did not load. */
+export type BootOutcome = { readonly ran: true } | { readonly ran: false; readonly loadError: unknown }
+
 /**
- * Runs `task` and answers it on the loop's side channel. Never throws: the task's own errors
- * are its outcome, and a task module that does not load sends the task back (the start that
- * follows then fails as any start does whose module does not load). `openTasks` opens the
- * pool's task port (it loads the bundle).
+ * Runs `task` and answers it on the loop's side channel. The task's own errors are its
+ * outcome; a task module that does not load sends the task back, and the outcome carries the
+ * error (the start answers it, as `start` does: pool/worker/loop.ts). Throws only on a bug of
+ * its own, which must end the worker (as in the loop): its exit then fails the task.
+ * `openTasks` opens the pool's task port (it loads the bundle).
  */
-export async function runBootTask(init: LoopInit, task: BootTask, openTasks: () => CompletionPort): Promise<void> {
+export async function runBootTask(init: LoopInit, task: BootTask, openTasks: () => CompletionPort): Promise<BootOutcome> {
   const side = init.side
   const answer = (message: BootAnswer): void => side.postMessage(message)
   let module: TaskModule
   try {
     module = await loadTaskModule(init.filename)
-  } catch {
+  } catch (error) {
     answer({ back: task.boot })
-    return
+    return { ran: false, loadError: error }
   }
   const { memory } = init
   const id = task.boot
@@ -134,7 +156,7 @@ export async function runBootTask(init: LoopInit, task: BootTask, openTasks: () 
     // Aborted on its way here: never run; the slot is the main thread's again.
     memory.current[cell] = 0
     answer({ boot: id, key: SKIPPED_KEY, bytes: 0, data: undefined })
-    return
+    return { ran: true }
   }
   const phase = LOOP_CELLS + 2 * init.loop + 1
   const counts = (yes: boolean): void => {
@@ -149,9 +171,10 @@ export async function runBootTask(init: LoopInit, task: BootTask, openTasks: () 
   const name = nameIndex === 0 ? init.defaultName : nameAt(memory, nameIndex)
   let ok = true
   let value: unknown
-  const ctx = new TaskScope(new BootPort(openTasks, counts), threadId, memory.state, slot, name)
+  const port = new BootPort(openTasks, counts)
+  const ctx = new TaskScope(port, threadId, memory.state, slot, name)
   try {
-    const payload = enc === ENC_SIDE ? task.payload : decodeValue(enc, hiOf(relative, tag), task.bytes, task.data)
+    const payload = decodeValue(enc, hiOf(relative, tag), task.bytes, task.data)
     const fn = findFunction(module, name)
     if (fn === undefined) throw PoolErrors.noTask(init.filename, name)
     value = fn(payload, ctx)
@@ -164,7 +187,7 @@ export async function runBootTask(init: LoopInit, task: BootTask, openTasks: () 
     value = error
   }
   ctx.end()
-  counts(false)
+  port.end()
   if (init.recordTiming) {
     memory.times[2 * slot] = started + performance.timeOrigin - init.timeOrigin
     memory.times[2 * slot + 1] = performance.now() - started
@@ -173,4 +196,5 @@ export async function runBootTask(init: LoopInit, task: BootTask, openTasks: () 
   const { key, bytes, data } = answerOf(id, ok, value, encoded(), side)
   answer({ boot: id, key, bytes, data })
   memory.current[cell] = 0
+  return { ran: true }
 }

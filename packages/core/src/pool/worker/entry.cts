@@ -20,7 +20,9 @@ import { receiveMessageOnPort } from 'node:worker_threads'
 import type { CompletionPort } from '../../port/completion-port.js'
 import type { PortHandle } from '../../port/handle.js'
 import type { LoopInit, StartResult } from '../shared/protocol.js'
-import { isBootTask, runBootTask } from './boot-task.js'
+import { isBootTask, runBootTask, type BootOutcome } from './boot-task.js'
+import { encodeError } from '../shared/codec.js'
+import { noop } from '../../shared.js'
 
 interface Bundle {
   startPoolLoop(init: LoopInit): Promise<StartResult>
@@ -37,6 +39,20 @@ module.exports = async (init: LoopInit): Promise<StartResult> => {
   // A boot task is posted on the side channel before the start is sent, so it is there now;
   // nothing else is sent on that channel before the loop asks for it.
   const message = receiveMessageOnPort(init.side)?.message
-  if (isBootTask(message)) await runBootTask(init, message, () => load().CompletionPort.fromHandle(init.tasks))
+  if (isBootTask(message)) {
+    let outcome: BootOutcome
+    try {
+      outcome = await runBootTask(init, message, () => load().CompletionPort.fromHandle(init.tasks))
+    } catch (error) {
+      // A bug of the boot path, not the task's error (that is its outcome): it ends the worker,
+      // as the same bug in the loop would, and the worker's exit fails the task.
+      setImmediate(() => {
+        throw error
+      })
+      return new Promise<never>(noop)
+    }
+    // The task module did not load: the start fails as `start` fails then (no second load).
+    if (!outcome.ran) return { error: encodeError(outcome.loadError) }
+  }
   return load().startPoolLoop(init)
 }
