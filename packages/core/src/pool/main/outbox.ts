@@ -11,9 +11,9 @@
  * Anything that must see the port in submission order (a raw `pool.post()`, closing) calls
  * {@link TaskOutbox.flush} first; counts of queued work add {@link TaskOutbox.size}.
  *
- * While the pool boots, the outbox holds its tasks (`hold`, see pool/main/workers.ts): a start
- * about to be sent takes the oldest as its boot task ({@link TaskOutbox.takeFirst}), and the rest
- * are posted once the hold ends.
+ * While the pool boots, a flush first offers its oldest tasks, in order, to the starting workers
+ * as their boot tasks (`offerBoot`, see pool/main/workers.ts); the first one refused and every
+ * later one go to the port.
  */
 import type { CompletionPort } from '../../port/completion-port.js'
 import { PacketBatch } from '../../port/batch.js'
@@ -35,13 +35,13 @@ export class TaskOutbox {
   }
   /** A task whose packet could not be posted: it is rejected with the port's error. */
   readonly #onFailed: (task: Task, error: unknown) => void
-  /** Whether the tasks wait here for now (the pool is booting). */
-  readonly #hold: () => boolean
+  /** Hands a task to a starting worker as its boot task; `false` if none takes it now. */
+  readonly #offerBoot: (task: Task) => boolean
 
-  constructor(port: CompletionPort, onFailed: (task: Task, error: unknown) => void, hold: () => boolean) {
+  constructor(port: CompletionPort, onFailed: (task: Task, error: unknown) => void, offerBoot: (task: Task) => boolean) {
     this.#port = port
     this.#onFailed = onFailed
-    this.#hold = hold
+    this.#offerBoot = offerBoot
   }
 
   /** Tasks admitted and not yet posted. */
@@ -55,11 +55,6 @@ export class TaskOutbox {
     this.#schedule()
   }
 
-  /** The hold may have ended: post what waits, at the end of this turn. */
-  release(): void {
-    if (this.#tasks.length > 0) this.#schedule()
-  }
-
   /**
    * Forgets the tasks not posted yet, for a pool that is ending: they stay in the task table,
    * whose end rejects them.
@@ -68,26 +63,7 @@ export class TaskOutbox {
     this.#tasks = []
   }
 
-  /** The oldest task not posted yet, if any. */
-  get first(): Task | undefined {
-    return this.#tasks[0]
-  }
-
-  /** Takes out the oldest task not posted yet (a boot task), if any. */
-  takeFirst(): Task | undefined {
-    return this.#tasks.shift()
-  }
-
-  /**
-   * Puts back, ahead of the tasks still here, a boot task that did not run (its worker died
-   * first, or could not load the module). Tasks already posted stay ahead of it.
-   */
-  putBack(task: Task): void {
-    this.#tasks.unshift(task)
-    this.#schedule()
-  }
-
-  /** Schedules a flush for the end of this turn (a hold may have ended). */
+  /** Schedules a flush for the end of this turn. */
   #schedule(): void {
     if (!this.#scheduled) {
       this.#scheduled = true
@@ -96,16 +72,17 @@ export class TaskOutbox {
   }
 
   /**
-   * Posts every task added so far, in order. A task whose post fails is handed to `onFailed`.
-   * While the pool holds its tasks, nothing is posted, unless `force` (a raw post must come
-   * after the tasks submitted before it; closing posts everything).
+   * Posts every task added so far, in order, after the oldest ones that starting workers take
+   * as boot tasks. A task whose post fails is handed to `onFailed`.
    */
-  flush(force = false): void {
+  flush(): void {
     const tasks = this.#tasks
-    if (tasks.length === 0 || (!force && this.#hold())) return
+    if (tasks.length === 0) return
     this.#tasks = []
+    let first = 0
+    while (first < tasks.length && this.#offerBoot(tasks[first]!)) first++
     const batch = this.#batch
-    for (let start = 0; start < tasks.length; start += BATCH) {
+    for (let start = first; start < tasks.length; start += BATCH) {
       const end = Math.min(start + BATCH, tasks.length)
       batch.clear()
       for (let i = start; i < end; i++) {

@@ -84,8 +84,7 @@ export class PoolState {
     this.outbox = new TaskOutbox(
       ports.tasks,
       (task, error) => this.#postFailed(task, error),
-      // (The workers are made after the state: none yet, nothing held.)
-      () => this.workers?.holdsTasks === true,
+      (task) => this.#offerBoot(task),
     )
     this.capacity = options.concurrency + (options.maxQueue === Infinity ? 0 : options.maxQueue)
     this.elastic = options.minThreads < options.maxThreads
@@ -97,6 +96,23 @@ export class PoolState {
    */
   post(task: Task): void {
     this.outbox.add(task)
+  }
+
+  /**
+   * Hands `task` to a starting worker as its boot task, if the pool boots (pool/main/workers.ts),
+   * its payload does not travel by postMessage (a transfer could not come back if the task
+   * comes back unrun), and the task port holds no packet posted before it (FIFO).
+   */
+  #offerBoot(task: Task): boolean {
+    // (The workers are made after the state: none yet while it is built.)
+    const workers = this.workers as PoolWorkers | undefined
+    if (workers === undefined || !workers.takesBootTasks || task.side !== undefined) return false
+    try {
+      if (this.tasks.stats().queued > 0) return false
+    } catch {
+      return false // the port closed: the pool is ending
+    }
+    return workers.offerBootTask(task)
   }
 
   #postFailed(task: Task, error: unknown): void {

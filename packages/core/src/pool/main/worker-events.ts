@@ -43,26 +43,9 @@ export class WorkerEventHandlers implements WorkerEvents {
   }
 
   /**
-   * The oldest task the outbox holds, for a start to take as its boot task; none while the
-   * task port holds packets posted before it (a raw packet, tasks flushed with it: FIFO), and
-   * none whose payload travels by postMessage (a transfer cannot be taken back if the task comes
-   * back unrun).
-   */
-  bootTask(): Task | undefined {
-    const state = this.#state
-    const first = state.outbox.first
-    if (first === undefined || first.side !== undefined) return undefined
-    try {
-      if (state.tasks.stats().queued > 0) return undefined
-    } catch {
-      return undefined // the port closed: the pool is ending
-    }
-    return state.outbox.takeFirst()
-  }
-
-  /**
-   * A boot task that did not run goes back to the head of the outbox; one aborted meanwhile
-   * (settled already) frees its slot, as its SKIPPED packet would have.
+   * A boot task that did not run goes to the port (behind what was posted since it was
+   * handed out); one aborted meanwhile (settled already) frees its slot, as its SKIPPED packet
+   * would have.
    */
   bootBack(task: Task): void {
     const state = this.#state
@@ -72,17 +55,12 @@ export class WorkerEventHandlers implements WorkerEvents {
       state.afterChange()
       return
     }
-    state.outbox.putBack(task)
+    state.outbox.add(task)
   }
 
   /** A boot task's result packet (it came on the loop's side channel). */
   bootResult(key: number, bytes: number, id: number, data: Uint8Array | undefined): void {
     this.#results.onBootResult(key, bytes, id, data)
-  }
-
-  /** The workers stopped holding the tasks back (the pool booted): post what waits. */
-  holdEnded(): void {
-    this.#state.outbox.release()
   }
 
   /**

@@ -39,6 +39,9 @@ import {
   LOOP_IDLE_EXIT,
   LOOP_BOOT,
   LOOP_STARTING,
+  BOOT_HANDED,
+  BOOT_HANDING,
+  BOOT_OPEN,
   clearLoop,
   runningIn,
   type PoolMemory,
@@ -121,14 +124,10 @@ export interface WorkerEvents {
   side(channel: MessagePort, id: number): void
   /** A loop sent, over its side channel, the result of task `id` (its packet follows). */
   sideResult(id: number, result: unknown): void
-  /** The oldest task waiting to be posted, taken to go with a start as its boot task; if any. */
-  bootTask(): Task | undefined
   /** A boot task that did not run (its worker could not load the task module, or died first). */
   bootBack(task: Task): void
   /** A boot task's result packet, sent on its loop's side channel. */
   bootResult(key: number, bytes: number, id: number, data: Uint8Array | undefined): void
-  /** {@link PoolWorkers.holdsTasks} may have turned false: post the tasks that wait. */
-  holdEnded(): void
 }
 
 /** The two ports a loop opens. */
@@ -175,9 +174,12 @@ export class PoolWorkers {
     this.#bootTasks = options.concurrentTasksPerWorker === 1 && options.concurrency >= options.maxThreads
     this.#piscina = new (loadPiscina())({
       filename: WORKER_ENTRY,
-      // Piscina starts a worker for each start we give it, and none of its own: a dead worker
-      // is replaced by our start (see ensure()).
-      minThreads: 0,
+      // The first workers are Piscina's minThreads, made by its constructor: Piscina takes
+      // those as ready at once, so each start is sent as soon as it is made and waits in the
+      // worker, instead of going out only once the worker has told this thread it is ready (a
+      // round trip of 1-3 ms, most of what a new pool's first result cost beyond Piscina's).
+      // After that, minThreads is 0 (below).
+      minThreads: options.minThreads,
       // Room for workers on their way out (idle exits) next to the live ones; the loops
       // themselves never exceed maxThreads.
       maxThreads: 2 * options.maxThreads,
@@ -194,6 +196,10 @@ export class PoolWorkers {
       trackUnmanagedFds: options.trackUnmanagedFds,
       niceIncrement: options.niceIncrement,
     } as ConstructorParameters<typeof Piscina>[0])
+    // From now on Piscina starts a worker for each start we give it, and none of its own: a
+    // dead worker is replaced by our start (see ensure()). `options` is Piscina's own options
+    // object (test/pool/piscina-contract.test.ts checks that this takes effect).
+    ;(this.#piscina.options as { minThreads: number }).minThreads = 0
     this.#piscina.on('message', (message: unknown) => this.#events.message(message))
     // A worker's error reaches us through the worker itself (#scan); Piscina's copy of it
     // ('error' when the worker runs no Piscina task, which is always) is not needed.
@@ -218,14 +224,41 @@ export class PoolWorkers {
     return Atomics.load(this.#memory.control, LIVE_LOOPS)
   }
 
+  /** Whether a task may go to a starting worker as its boot task now: the pool boots (no loop has run). */
+  get takesBootTasks(): boolean {
+    return this.#bootTasks && !this.#booted && !this.#stopped
+  }
+
   /**
-   * Whether the tasks wait in the outbox for now, rather than go to the task port: while the
-   * pool boots (no loop has run) and a start is still waiting for a worker. Each start takes
-   * the oldest as its boot task (boot-task.ts), which is how a new pool's first result comes as
-   * soon as Piscina's would; the rest go to the port once every start has been sent.
+   * Hands `task` to a loop whose worker has not run its start yet, as its boot task
+   * (boot-task.ts): posted on the loop's side channel, through the loop's boot gate (see
+   * pool/shared/memory.ts), so that the start finds it whether it was sent already or not. This
+   * is how a new pool's first result comes as soon as Piscina's would. `false` if no loop can
+   * take it (every start has run, or has a boot task): it goes to the task port.
    */
-  get holdsTasks(): boolean {
-    return this.#bootTasks && !this.#booted && !this.#stopped && this.#loops.some((r) => r !== undefined && r.thread === 0)
+  offerBootTask(task: Task): boolean {
+    if (!this.takesBootTasks) return false
+    const gates = this.#memory.boot
+    for (const record of this.#loops) {
+      if (record === undefined || record.boot !== undefined) continue
+      if (Atomics.compareExchange(gates, record.index, BOOT_OPEN, BOOT_HANDING) !== BOOT_OPEN) continue
+      // The task keeps its payload until its answer comes: if it comes back unrun (its worker
+      // died first, or could not load the module), it goes the usual way with it.
+      const message: BootTask = { boot: task.id, key: task.key, bytes: task.bytes, data: task.data }
+      let handed = true
+      try {
+        record.side.postMessage(message)
+      } catch {
+        handed = false // the worker finds nothing on the channel, and goes on without one
+      }
+      Atomics.store(gates, record.index, BOOT_HANDED)
+      Atomics.notify(gates, record.index)
+      if (handed) {
+        record.boot = task
+        return true
+      }
+    }
+    return false
   }
 
   /**
@@ -288,6 +321,7 @@ export class PoolWorkers {
     const cell = LOOP_CELLS + 2 * index
     Atomics.store(control, cell, 0)
     Atomics.store(control, cell + 1, LOOP_STARTING)
+    Atomics.store(this.#memory.boot, index, BOOT_OPEN)
     clearLoop(this.#memory, index)
     Atomics.add(control, LIVE_LOOPS, 1)
     const { port1, port2 } = new MessageChannel()
@@ -364,7 +398,6 @@ export class PoolWorkers {
     for (const record of this.#loops) {
       if (record !== undefined && record.thread === 0) this.#takeBack(record)
     }
-    this.#events.holdEnded()
   }
 
   /** Resolves once every loop has ended (its port closed, or its thread exited). */
@@ -416,31 +449,9 @@ export class PoolWorkers {
       this.#assigned.add(worker.id)
       record.thread = worker.id
       Atomics.store(this.#memory.control, LOOP_CELLS + 2 * record.index, worker.id)
-      if (this.#bootTasks && !this.#booted) this.#handBootTask(record)
-      // This may have been the last start waiting for a worker (see holdsTasks).
-      this.#events.holdEnded()
       return worker
     }
     return null
-  }
-
-  /**
-   * Gives the start of `record`, about to be sent, the oldest task waiting to be posted, as its
-   * boot task: posted on the loop's side channel now, so that it is there when the start runs.
-   */
-  #handBootTask(record: LoopRecord): void {
-    const task = this.#events.bootTask()
-    if (task === undefined) return
-    // The task keeps its payload until its answer comes: if it comes back unrun (its worker
-    // died first, or could not load the module), it goes the usual way with it.
-    const message: BootTask = { boot: task.id, key: task.key, bytes: task.bytes, data: task.data }
-    try {
-      record.side.postMessage(message)
-    } catch {
-      this.#events.bootBack(task)
-      return
-    }
-    record.boot = task
   }
 
   /** A message on a loop's side channel (see protocol.ts). */
@@ -461,7 +472,6 @@ export class PoolWorkers {
       task.data = undefined
       this.#events.bootResult(answer.key, answer.bytes, id, answer.data)
     }
-    this.#events.holdEnded()
   }
 
   /** Follows every Piscina worker not followed yet: its uncaught error, and its exit. */
@@ -548,10 +558,7 @@ export class PoolWorkers {
   #onStarted(record: LoopRecord, result: StartResult): void {
     if (typeof result === 'number') {
       this.#failures = 0
-      if (!this.#booted) {
-        this.#booted = true
-        this.#events.holdEnded()
-      }
+      this.#booted = true
       return
     }
     record.failure = PoolErrors.moduleFailed(this.#options.filename, decodeError(result.error))
@@ -614,7 +621,6 @@ export class PoolWorkers {
       // if not, it goes back (or, aborted meanwhile, frees its slot).
       record.boot = undefined
       if (!runningIn(this.#memory, record.index).includes(task.id)) this.#events.bootBack(task)
-      this.#events.holdEnded()
     }
     record.side.close()
     if (this.#loops[record.index] === record) this.#loops[record.index] = undefined

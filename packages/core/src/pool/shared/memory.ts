@@ -14,6 +14,9 @@
  *   (LOOP_BOOT while it runs its boot task, before its loop) and `current[i * perLoop + j]` (j < `perLoop`, the pool's `concurrentTasksPerWorker`) hold
  *   the ids of the tasks it is running (0 for a free cell). `control[LIVE_LOOPS]` counts the
  *   loops that have not ended, for idle exits above `minThreads`.
+ * - **Boot gates.** `boot[i]` says whether loop `i`'s worker takes a boot task
+ *   (pool/worker/boot-task.ts): the main thread may hand it one only while the gate is open, and
+ *   the worker closes it when its start runs (below).
  * - **Names.** Task names other than the default are numbered by the main thread and written to
  *   the name table before the first packet that uses them, so a task packet carries a 16-bit
  *   index instead of the name.
@@ -26,6 +29,18 @@
  *   task returns promise: RUNNING -> ASYNC        (fails on ABORTED: the task's signal aborts now)
  *   main aborts:          QUEUED | RUNNING | ASYNC -> ABORTED, then Atomics.notify(state, slot)
  *   async task settles:   -> DONE, then Atomics.notify (ends the worker's Atomics.waitAsync)
+ * ```
+ *
+ * The boot gate of a loop, `boot[i]` (each change an Atomics compare-exchange or store):
+ *
+ * ```
+ *   main starts the loop:   -> BOOT_OPEN
+ *   main hands a boot task: BOOT_OPEN -> BOOT_HANDING, posts it on the loop's side channel,
+ *                           -> BOOT_HANDED, then Atomics.notify
+ *   worker's start runs:    BOOT_OPEN -> BOOT_CLOSED (no boot task; none can come now), or it
+ *                           finds BOOT_HANDING / BOOT_HANDED: it waits out HANDING, and the
+ *                           task is then on the side channel (a post is queued on the receiving
+ *                           port before it returns).
  * ```
  *
  * A worker writes to a slot's cells only while its task is in flight, and always before the
@@ -62,6 +77,12 @@ export const LOOP_ENDED = 3
  */
 export const LOOP_BOOT = 4
 
+/** Boot gates, in `boot[i]` (see the file comment). */
+export const BOOT_OPEN = 0
+export const BOOT_HANDING = 1
+export const BOOT_HANDED = 2
+export const BOOT_CLOSED = 3
+
 /** Bytes of the name table. */
 const NAME_BYTES = 0x4_0000
 
@@ -73,6 +94,8 @@ export interface PoolMemory {
   readonly times: Float64Array
   /** {@link LIVE_LOOPS}, then two cells per loop. */
   readonly control: Int32Array
+  /** One boot gate per loop ({@link BOOT_OPEN} ...). */
+  readonly boot: Int32Array
   /** `perLoop` cells per loop: the ids of the tasks it runs, 0 in a free cell. */
   readonly current: Float64Array
   /** Tasks one loop runs at once (`concurrentTasksPerWorker`). */
@@ -96,6 +119,7 @@ export function createPoolMemory(loops: number, perLoop: number, recordTiming: b
     state: shared(Int32Array, SLOTS * 4),
     times: shared(Float64Array, recordTiming ? SLOTS * 16 : 8),
     control: shared(Int32Array, (LOOP_CELLS + 2 * loops) * 4),
+    boot: shared(Int32Array, loops * 4),
     current: shared(Float64Array, loops * perLoop * 8),
     perLoop,
     names: shared(Int32Array, (1 + 2 * MAX_NAMES) * 4),

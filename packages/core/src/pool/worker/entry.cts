@@ -20,6 +20,7 @@ import { receiveMessageOnPort } from 'node:worker_threads'
 import type { CompletionPort } from '../../port/completion-port.js'
 import type { PortHandle } from '../../port/handle.js'
 import type { LoopInit, StartResult } from '../shared/protocol.js'
+import { BOOT_CLOSED, BOOT_HANDING, BOOT_OPEN } from '../shared/memory.js'
 import { isBootTask, runBootTask, type BootOutcome } from './boot-task.js'
 import { encodeError } from '../shared/codec.js'
 import { noop } from '../../shared.js'
@@ -36,9 +37,15 @@ const load = (): Bundle => (bundle ??= require('./loader.cjs') as Bundle)
 // first (boot-task.ts), and only then loads the bundle. (Loading it as soon as this file is
 // loaded would put the bundle ahead of the boot task: the start arrives a millisecond later.)
 module.exports = async (init: LoopInit): Promise<StartResult> => {
-  // A boot task is posted on the side channel before the start is sent, so it is there now;
-  // nothing else is sent on that channel before the loop asks for it.
-  const message = receiveMessageOnPort(init.side)?.message
+  // The loop's boot gate (pool/shared/memory.ts): closed now, unless the main thread handed this
+  // start a boot task, which is then on the side channel (nothing else is sent on it before the
+  // loop asks), or will be within the main thread's handing of it.
+  const gates = init.memory.boot
+  let message: unknown
+  if (Atomics.compareExchange(gates, init.loop, BOOT_OPEN, BOOT_CLOSED) !== BOOT_OPEN) {
+    while (Atomics.load(gates, init.loop) === BOOT_HANDING) Atomics.wait(gates, init.loop, BOOT_HANDING)
+    message = receiveMessageOnPort(init.side)?.message
+  }
   if (isBootTask(message)) {
     let outcome: BootOutcome
     try {
