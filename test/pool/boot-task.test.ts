@@ -1,5 +1,6 @@
-// Boot tasks: while a pool boots, each start takes the oldest task waiting as its boot task, and
-// the worker runs it before it loads @iocp/core's bundle and opens the ports
+// Boot tasks: while a pool boots, each starting worker takes the oldest task waiting as its boot
+// task (through its boot gate, whether its start was sent already or not), and the worker runs
+// it before it loads @iocp/core's bundle and opens the ports
 // (pool/worker/boot-task.ts). Only where no task can run beside it above the concurrency limit:
 // `concurrency` >= `maxThreads`, one task per worker. Each case checks which path ran a task
 // (boot-tasks.cjs's `bundleLoaded`), and that the task keeps every rule a loop's task has.
@@ -45,6 +46,16 @@ describe('boot tasks', () => {
     const booted = results.filter((r) => !r.bundleLoaded).length
     expect(booted).toBeGreaterThanOrEqual(1)
     expect(booted).toBeLessThanOrEqual(2)
+  })
+
+  it('are handed out after the starts were sent too, until the worker has run its start', async () => {
+    const pool = onePool()
+    // The pool sends its start as it is made; this task comes a turn later, while the worker boots.
+    await new Promise((resolve) => setImmediate(resolve))
+    const first = (await pool.run(1)) as Where
+    expect(first).toMatchObject({ value: 1, bundleLoaded: false })
+    // Its start has run now: its gate is closed, and the next task goes through the port.
+    expect(((await pool.run(2)) as Where).bundleLoaded).toBe(true)
   })
 
   it('are not used where a task could run beside them above the limit (concurrency < maxThreads)', async () => {

@@ -1,7 +1,9 @@
 // PortPool drives Piscina through a few things Piscina's README does not document: the
 // `loadBalancer` option (its arguments: the task, carrying `Piscina.queueOptionsSymbol`, and
 // worker objects with `id`, `currentUsage`, `terminating`, `destroyed`), the `workerCreate` /
-// `workerDestroy` events, and the `Piscina.move()` symbols. @iocp/core pins Piscina exactly;
+// `workerDestroy` events, the `Piscina.move()` symbols, and two things of its minThreads: the
+// workers its constructor makes are taken as ready at once (a task goes to one before it has
+// booted), and `options` is its live options object (minThreads set to 0 there is obeyed). @iocp/core pins Piscina exactly;
 // this suite fails loudly, naming the broken assumption, if a Piscina upgrade changes any of it.
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -104,6 +106,44 @@ describe('the Piscina that @iocp/core uses', () => {
     const destroyed = new Promise<{ id: unknown }>((resolve) => pool.once('workerDestroy', resolve))
     await pool.threads[0]!.terminate()
     expect(typeof (await destroyed).id, "'workerDestroy' no longer passes a worker with an id").toBe('number')
+  })
+})
+
+describe("Piscina's minThreads, as PortPool uses it", () => {
+  it("hands a task to a worker of the constructor's minThreads at once, before the worker has booted", async () => {
+    const offered: number[] = []
+    const pool = new Piscina({
+      filename: THREAD,
+      minThreads: 2,
+      maxThreads: 4,
+      idleTimeout: Infinity,
+      atomics: 'disabled',
+      loadBalancer: ((_task: unknown, workers: Array<{ currentUsage: number }>) => {
+        offered.push(workers.length)
+        return workers.find((w) => w.currentUsage === 0) ?? null
+      }) as never,
+    } as ConstructorParameters<typeof Piscina>[0])
+    pools.push(pool)
+    const ran = pool.run(null)
+    // Synchronously, in the same turn as the constructor: no worker can have said it is ready.
+    expect(offered, 'the task was not offered to the constructor\'s workers at once (PortPool sends its starts that way)').toEqual([2])
+    expect(pool.queueSize, 'the task waits in the queue instead of going to a worker at once').toBe(0)
+    expect(typeof (await ran)).toBe('number')
+  })
+
+  it('obeys minThreads set to 0 on `options` after the constructor: a worker that dies is not replaced', async () => {
+    const pool = new Piscina({ filename: THREAD, minThreads: 2, maxThreads: 4, idleTimeout: Infinity })
+    pools.push(pool)
+    ;(pool.options as { minThreads: number }).minThreads = 0
+    expect(pool.minThreads, '`options` is no longer the options object Piscina reads').toBe(0)
+    await Promise.all([pool.run(null), pool.run(null)])
+    const [first] = pool.threads
+    const exited = new Promise((resolve) => first!.once('exit', resolve))
+    await first!.terminate()
+    await exited
+    // Piscina replaces a dead worker in its exit handler, synchronously, when minThreads asks for it.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(pool.threads.length, 'Piscina replaced the dead worker: it ignores minThreads set on `options`').toBe(1)
   })
 })
 
