@@ -11,6 +11,7 @@ import { destroyPools, makePool, open, reach, sharedCells, until } from '../fixt
 const BOOT_TASKS = new URL('../fixtures/boot-tasks.cjs', import.meta.url)
 const BROKEN = new URL('../fixtures/pool-broken.mjs', import.meta.url)
 const BOOT_FLAKY = new URL('../fixtures/boot-flaky.cjs', import.meta.url)
+const NO_BUNDLE = new URL('../fixtures/boot-no-bundle.cjs', import.meta.url)
 const STARTED = 0
 const GATE = 1
 const PACKETS = 2
@@ -56,6 +57,16 @@ describe('boot tasks', () => {
     expect(first).toMatchObject({ value: 1, bundleLoaded: false })
     // Its start has run now: its gate is closed, and the next task goes through the port.
     expect(((await pool.run(2)) as Where).bundleLoaded).toBe(true)
+  })
+
+  it('answer even when the start then throws (no bundle in the worker): that start fails, and another replaces it', async () => {
+    const pool = makePool({ filename: NO_BUNDLE, concurrency: 1, threads: 1 })
+    const failed = new Promise<Error>((resolve) => pool.once('error', resolve))
+    expect(await pool.run(1)).toBe(1)
+    expect((await failed).message).toMatch(/could not start \(Error: no bundle in this worker\); another is starting/)
+    // The replacement has no boot task (this task came after the first start ran): it loads the
+    // bundle before the task module, and its loop runs the task.
+    expect(await pool.run(2)).toBe(2)
   })
 
   it('are not used where a task could run beside them above the limit (concurrency < maxThreads)', async () => {

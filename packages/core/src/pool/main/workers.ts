@@ -369,8 +369,7 @@ export class PoolWorkers {
     this.#scan()
     started.then(
       (result) => this.#onStarted(record, result),
-      // The worker died (its exit is handled in #onExit), or the start was taken back.
-      noop,
+      (error: unknown) => this.#onStartThrew(record, error),
     )
     return true
   }
@@ -569,6 +568,20 @@ export class PoolWorkers {
     } else if (this.#loops[record.index] === record) {
       this.#startFailed(record, record.thread, -1, record.failure)
     }
+  }
+
+  /**
+   * A start rejected. Mostly its worker died (Piscina rejects the start from the thread's
+   * `exit`, whose handling here, #onExit, has already run) or the start was taken back; but if
+   * its thread still runs, the start itself threw (the worker could not load @iocp/core's
+   * bundle): end the thread, whose exit counts the failed start, with this error as its cause.
+   */
+  #onStartThrew(record: LoopRecord, error: unknown): void {
+    if (record.abort.signal.aborted || this.#loops[record.index] !== record) return
+    const watched = this.#watched.get(record.thread)
+    if (watched === undefined) return
+    watched.error ??= error
+    void watched.worker.terminate()
   }
 
   /**

@@ -15,13 +15,13 @@
  *    it by posting the task id on the loop's `side` port, and the main thread answers with
  *    `{ id, payload }` (transferred) or `{ id, error }`.
  * 3. **Boot task.** While a pool is booting (no loop has run yet), the main thread may hand a
- *    start the oldest task waiting to be posted, as a {@link BootTask} posted on the loop's
- *    side channel just before Piscina sends the start (so it is there when the start runs).
- *    The worker runs it before it loads @iocp/core's bundle and opens the ports
- *    (pool/worker/boot-task.ts), and answers it on the side channel ({@link BootAnswer}): the
- *    result packet's words, or, if the task module did not load, `back` (the main thread
- *    queues the task again, ahead of the tasks still held), and the start answers that error
- *    as above. Otherwise the start goes on as above.
+ *    starting loop a task, as a {@link BootTask} posted on the loop's side channel through the
+ *    loop's boot gate (pool/shared/memory.ts): only while the gate is open, that is, before the
+ *    start runs, and the start, which closes it, then finds the task there. The worker runs it
+ *    before it loads @iocp/core's bundle and opens the ports (pool/worker/boot-task.ts), and
+ *    answers it on the side channel ({@link BootAnswer}): the result packet's words, or, if the
+ *    task module did not load, `back` (the main thread posts the task to the port), and the
+ *    start answers that error as above. Otherwise the start goes on as above.
  * 4. **Reports.** What is not the answer to a task reaches the main thread as a message on the
  *    worker's `parentPort` (Piscina turns it into a `'message'` event), marked with
  *    {@link REPORT}: a raw packet's handler threw. Other
