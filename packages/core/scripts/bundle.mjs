@@ -88,6 +88,11 @@ await build({
   bundle: true,
   packages: 'external',
   external: ['./loader.cjs'],
+  // A new worker compiles this file before anything else of ours, on its way to the first
+  // result: without its comments and whitespace it compiles in a fraction of the time (names
+  // are kept, for stack traces; the source map has the rest).
+  minifyWhitespace: true,
+  minifySyntax: true,
 })
 await build({ ...common, entryPoints: ['src/loader.cts'], outfile: 'dist/loader.cjs' })
 

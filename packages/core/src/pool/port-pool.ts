@@ -31,7 +31,7 @@ import { summarize, type PoolHistogram, type PoolStats } from './main/stats.js'
 import { Submission, type RunOptions } from './main/submission.js'
 import { TaskTable } from './main/task-table.js'
 import { WorkerEventHandlers } from './main/worker-events.js'
-import { PoolWorkers } from './main/workers.js'
+import { launchWorkers, PoolWorkers, type LaunchedWorkers } from './main/workers.js'
 
 export type { RunOptions } from './main/submission.js'
 
@@ -102,6 +102,14 @@ export class PortPool<Tasks = any> extends EventEmitter {
   constructor(options: PortPoolOptions) {
     super()
     const o = resolvePoolOptions(options)
+    // The workers first: their threads boot (tens of milliseconds) while the rest is made.
+    let launched: LaunchedWorkers
+    try {
+      launched = launchWorkers(o)
+    } catch (error) {
+      // `new Worker` refused an option (no worker was started): say which.
+      throw workerOptionError(error)
+    }
     const maxLoops = 2 * o.maxThreads + 1
     const memory = createPoolMemory(maxLoops, o.concurrentTasksPerWorker, o.recordTiming)
     const ports = createPoolPorts(o.concurrency)
@@ -111,23 +119,18 @@ export class PortPool<Tasks = any> extends EventEmitter {
     const events: WorkerEventHandlers = new WorkerEventHandlers(state, results, () => submission!)
     submission = this.#submission = new Submission(state, results)
     this.#shutdown = new Shutdown(state, submission)
-    try {
-      state.workers = new PoolWorkers(
-        o,
-        memory,
-        maxLoops,
-        { tasks: () => ports.tasks.handle, results: () => ports.results.handle },
-        events,
-      )
-      state.workers.boot()
-    } catch (error) {
-      // `new Worker` refused an option (no worker was started): say which, and leave nothing open.
-      ports.tasks.close()
-      ports.results.close()
-      throw workerOptionError(error)
-    }
+    state.workers = new PoolWorkers(
+      launched,
+      o,
+      memory,
+      maxLoops,
+      { tasks: () => ports.tasks.handle, results: () => ports.results.handle },
+      events,
+    )
+    state.workers.boot()
     // The first worker is on its way: the main thread's code cache for it and every later one.
     shareCodeCacheOnce()
+    state.makeHistograms()
   }
 
   /**

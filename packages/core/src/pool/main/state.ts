@@ -59,13 +59,24 @@ export class PoolState {
   readonly start = performance.now()
   #runTime: RecordableHistogram | undefined
   #waitTime: RecordableHistogram | undefined
-  /** Run times (made on first use: a pool that never records timing makes none). */
+  /** Run times (see {@link PoolState.makeHistograms}; made on first use otherwise). */
   get runTime(): RecordableHistogram {
     return (this.#runTime ??= createHistogram())
   }
-  /** Times from `run()` to a worker's start (made on first use). */
+  /** Times from `run()` to a worker's start (as `runTime`). */
   get waitTime(): RecordableHistogram {
     return (this.#waitTime ??= createHistogram())
+  }
+
+  /**
+   * Makes the timing histograms now, if the pool records timing: the constructor calls this
+   * once its workers are on their way (this thread waits for them then). Made on first use,
+   * they cost the pool's first result a quarter of a millisecond (two native histograms).
+   */
+  makeHistograms(): void {
+    if (!this.options.recordTiming) return
+    void this.runTime
+    void this.waitTime
   }
 
   constructor(

@@ -47,7 +47,7 @@ import {
   type PoolMemory,
 } from '../shared/memory.js'
 import type { ResolvedPoolOptions } from './options.js'
-import { isBootMessage, type BootAnswer, type BootTask, type LoopInit, type SideResult, type StartResult } from '../shared/protocol.js'
+import { HANDLER_PREFIX, isBootMessage, type BootAnswer, type BootTask, type LoopInit, type SideResult, type StartResult } from '../shared/protocol.js'
 import { decodeError } from '../shared/codec.js'
 import type { Task } from './task-table.js'
 
@@ -136,6 +136,62 @@ export interface PoolPorts {
   results(): PortHandle
 }
 
+/** Piscina, made as the first thing of a pool: its constructor starts the pool's first workers. */
+export interface LaunchedWorkers {
+  readonly piscina: Piscina
+  /** Sets Piscina's load balancer (until then, every task waits). */
+  balanceWith(balancer: Balancer): void
+}
+
+/** Piscina's load balancer: the worker a task goes to, or null to keep it waiting. */
+type Balancer = (task: Record<symbol, unknown>, workers: BalancedWorker[]) => BalancedWorker | null
+
+/**
+ * Creates the pool's Piscina, whose constructor starts its first workers (`minThreads`), before
+ * anything else of the pool is made: a worker's thread takes ~50 ms to boot, and the pool is
+ * made meanwhile. Hand it to {@link PoolWorkers}, which balances its tasks from then on.
+ * @throws what `new Worker` throws for the options (bad `execArgv`, unclonable `workerData`).
+ */
+export function launchWorkers(options: ResolvedPoolOptions): LaunchedWorkers {
+  let balance: Balancer = () => null
+  const piscina = new (loadPiscina())({
+    filename: WORKER_ENTRY,
+    // The first workers are Piscina's minThreads, made by its constructor: Piscina takes
+    // those as ready at once, so each start is sent as soon as it is made and waits in the
+    // worker, instead of going out only once the worker has told this thread it is ready (a
+    // round trip of 1-3 ms, most of what a new pool's first result cost beyond Piscina's).
+    // After that, minThreads is 0 (below).
+    minThreads: options.minThreads,
+    // Each worker starts loading the task module as Piscina loads the entry (protocol.ts).
+    name: HANDLER_PREFIX + options.filename,
+    // Room for workers on their way out (idle exits) next to the live ones; the loops
+    // themselves never exceed maxThreads.
+    maxThreads: 2 * options.maxThreads,
+    idleTimeout: Infinity,
+    atomics: 'disabled',
+    concurrentTasksPerWorker: 1,
+    recordTiming: false,
+    loadBalancer: ((task: Record<symbol, unknown>, workers: BalancedWorker[]) => balance(task, workers)) as never,
+    resourceLimits: options.resourceLimits,
+    env: options.env,
+    argv: options.argv as string[] | undefined,
+    execArgv: options.execArgv,
+    workerData: options.workerData,
+    trackUnmanagedFds: options.trackUnmanagedFds,
+    niceIncrement: options.niceIncrement,
+  } as ConstructorParameters<typeof Piscina>[0])
+  // From now on Piscina starts a worker for each start we give it, and none of its own: a
+  // dead worker is replaced by our start (see ensure()). `options` is Piscina's own options
+  // object (test/pool/piscina-contract.test.ts checks that this takes effect).
+  ;(piscina.options as { minThreads: number }).minThreads = 0
+  return {
+    piscina,
+    balanceWith: (balancer) => {
+      balance = balancer
+    },
+  }
+}
+
 export class PoolWorkers {
   readonly #options: ResolvedPoolOptions
   readonly #memory: PoolMemory
@@ -161,45 +217,23 @@ export class PoolWorkers {
   #stopped = false
   #ended: Promise<void> | undefined
 
-  /**
-   * Creates Piscina (which starts `minThreads` workers at once).
-   * @throws what `new Worker` throws for the options (bad `execArgv`, unclonable `workerData`).
-   */
-  constructor(options: ResolvedPoolOptions, memory: PoolMemory, maxLoops: number, ports: PoolPorts, events: WorkerEvents) {
+  /** Takes over `launched`'s Piscina (see {@link launchWorkers}). */
+  constructor(
+    launched: LaunchedWorkers,
+    options: ResolvedPoolOptions,
+    memory: PoolMemory,
+    maxLoops: number,
+    ports: PoolPorts,
+    events: WorkerEvents,
+  ) {
     this.#options = options
     this.#memory = memory
     this.#ports = ports
     this.#events = events
     this.#loops = new Array<LoopRecord | undefined>(maxLoops).fill(undefined)
     this.#bootTasks = options.concurrentTasksPerWorker === 1 && options.concurrency >= options.maxThreads
-    this.#piscina = new (loadPiscina())({
-      filename: WORKER_ENTRY,
-      // The first workers are Piscina's minThreads, made by its constructor: Piscina takes
-      // those as ready at once, so each start is sent as soon as it is made and waits in the
-      // worker, instead of going out only once the worker has told this thread it is ready (a
-      // round trip of 1-3 ms, most of what a new pool's first result cost beyond Piscina's).
-      // After that, minThreads is 0 (below).
-      minThreads: options.minThreads,
-      // Room for workers on their way out (idle exits) next to the live ones; the loops
-      // themselves never exceed maxThreads.
-      maxThreads: 2 * options.maxThreads,
-      idleTimeout: Infinity,
-      atomics: 'disabled',
-      concurrentTasksPerWorker: 1,
-      recordTiming: false,
-      loadBalancer: this.#balance as never,
-      resourceLimits: options.resourceLimits,
-      env: options.env,
-      argv: options.argv as string[] | undefined,
-      execArgv: options.execArgv,
-      workerData: options.workerData,
-      trackUnmanagedFds: options.trackUnmanagedFds,
-      niceIncrement: options.niceIncrement,
-    } as ConstructorParameters<typeof Piscina>[0])
-    // From now on Piscina starts a worker for each start we give it, and none of its own: a
-    // dead worker is replaced by our start (see ensure()). `options` is Piscina's own options
-    // object (test/pool/piscina-contract.test.ts checks that this takes effect).
-    ;(this.#piscina.options as { minThreads: number }).minThreads = 0
+    this.#piscina = launched.piscina
+    launched.balanceWith(this.#balance)
     this.#piscina.on('message', (message: unknown) => this.#events.message(message))
     // A worker's error reaches us through the worker itself (#scan); Piscina's copy of it
     // ('error' when the worker runs no Piscina task, which is always) is not needed.
@@ -299,21 +333,15 @@ export class PoolWorkers {
   }
 
   /**
-   * The pool's first starts, from its constructor: as {@link ensure}, but what `new Worker`
-   * throws for the options (a bad `execArgv`, an unclonable `workerData`) is thrown, with
-   * nothing left started (the first start tries them; the others have the same options).
+   * The pool's first starts, from its constructor: one for each worker {@link launchWorkers}
+   * made, each sent to its worker at once.
    */
   boot(): void {
-    if (this.#options.minThreads === 0) return
-    this.start(true)
     this.ensure()
   }
 
-  /**
-   * Starts one more loop. `false` if none can start now. `rethrow`: if Piscina cannot create
-   * the worker's thread, throw its error (and take the loop back) instead of counting a failed start.
-   */
-  start(rethrow = false): boolean {
+  /** Starts one more loop. `false` if none can start now. */
+  start(): boolean {
     if (this.#stopped || this.live >= this.#options.maxThreads) return false
     const index = this.#loops.indexOf(undefined)
     if (index < 0) return false
@@ -358,10 +386,6 @@ export class PoolWorkers {
     } catch (error) {
       // Piscina could not even create the worker's thread.
       port2.close()
-      if (rethrow) {
-        this.#dropLoop(record)
-        throw error
-      }
       this.#scan()
       this.#startFailed(record, 0, -1, error)
       return false

@@ -32,6 +32,15 @@ import type { MessagePort } from 'node:worker_threads'
 import type { PortHandle } from '../../port/handle.js'
 import type { PoolMemory } from './memory.js'
 
+/**
+ * How the pool names the workers' handler to Piscina (its `name` option): this prefix, then the
+ * task module's file. Piscina's worker looks the handler up, `require(entry)[name]`, as it loads
+ * the entry, before it tells the pool it is ready; pool/worker/entry.cts answers every name with
+ * its start, and one with this prefix also starts loading the task module. So the module loads
+ * where Piscina's own worker loads a task module, not after the start has come.
+ */
+export const HANDLER_PREFIX = '@iocp/core start, task module '
+
 /** What `start()` receives: everything one loop needs. */
 export interface LoopInit {
   /** This loop's index in the loop cells of shared memory. */

@@ -26,7 +26,7 @@ import { ASYNC, LOOP_BOOT, LOOP_CELLS, LOOP_STARTING, QUEUED, RUNNING, SLOTS, na
 import type { BootAnswer, BootTask, LoopInit } from '../shared/protocol.js'
 import { answerOf, flushStdio, stdioPending } from './answer.js'
 import { TaskScope, type ScopePort } from './task-context.js'
-import { findFunction, loadTaskModule, type TaskModule } from './task-module.js'
+import { findFunction, type TaskModule } from './task-module.js'
 
 const SKIPPED_KEY = resultKey(ENC_SKIPPED, 0)
 
@@ -124,26 +124,15 @@ export function isBootTask(message: unknown): message is BootTask {
   return message !== null && typeof message === 'object' && 'boot' in message
 }
 
-/** What became of a boot task: run and answered, or sent back because the module did not load. */
-export type BootOutcome = { readonly ran: true } | { readonly ran: false; readonly loadError: unknown }
-
 /**
- * Runs `task` and answers it on the loop's side channel. The task's own errors are its
- * outcome; a task module that does not load sends the task back, and the outcome carries the
- * error (the start answers it, as `start` does: pool/worker/loop.ts). Throws only on a bug of
- * its own, which must end the worker (as in the loop): its exit then fails the task.
- * `openTasks` opens the pool's task port (it loads the bundle).
+ * Runs `task`, from the task module `module`, and answers it on the loop's side channel. The
+ * task's own errors are its outcome. Throws only on a bug of its own, which must end the worker
+ * (as in the loop): its exit then fails the task. `openTasks` opens the pool's task port (it
+ * loads the bundle).
  */
-export async function runBootTask(init: LoopInit, task: BootTask, openTasks: () => CompletionPort): Promise<BootOutcome> {
+export async function runBootTask(init: LoopInit, task: BootTask, module: TaskModule, openTasks: () => CompletionPort): Promise<void> {
   const side = init.side
   const answer = (message: BootAnswer): void => side.postMessage(message)
-  let module: TaskModule
-  try {
-    module = await loadTaskModule(init.filename)
-  } catch (error) {
-    answer({ back: task.boot })
-    return { ran: false, loadError: error }
-  }
   const { memory } = init
   const id = task.boot
   const slot = id % SLOTS
@@ -156,7 +145,7 @@ export async function runBootTask(init: LoopInit, task: BootTask, openTasks: () 
     // Aborted on its way here: never run; the slot is the main thread's again.
     memory.current[cell] = 0
     answer({ boot: id, key: SKIPPED_KEY, bytes: 0, data: undefined })
-    return { ran: true }
+    return
   }
   const phase = LOOP_CELLS + 2 * init.loop + 1
   const counts = (yes: boolean): void => {
@@ -196,5 +185,4 @@ export async function runBootTask(init: LoopInit, task: BootTask, openTasks: () 
   const { key, bytes, data } = answerOf(id, ok, value, encoded(), side)
   answer({ boot: id, key, bytes, data })
   memory.current[cell] = 0
-  return { ran: true }
 }

@@ -19,9 +19,10 @@
 import { receiveMessageOnPort } from 'node:worker_threads'
 import type { CompletionPort } from '../../port/completion-port.js'
 import type { PortHandle } from '../../port/handle.js'
-import type { LoopInit, StartResult } from '../shared/protocol.js'
+import { HANDLER_PREFIX, type BootAnswer, type LoopInit, type StartResult } from '../shared/protocol.js'
 import { BOOT_CLOSED, BOOT_HANDING, BOOT_OPEN } from '../shared/memory.js'
-import { isBootTask, runBootTask, type BootOutcome } from './boot-task.js'
+import { isBootTask, runBootTask } from './boot-task.js'
+import { loadTaskModule, type TaskModule } from './task-module.js'
 import { encodeError } from '../shared/codec.js'
 import { noop } from '../../shared.js'
 
@@ -33,10 +34,26 @@ interface Bundle {
 let bundle: Bundle | undefined
 const load = (): Bundle => (bundle ??= require('./loader.cjs') as Bundle)
 
-// The bundle is loaded by the start, not before: a start that carries a boot task runs it
-// first (boot-task.ts), and only then loads the bundle. (Loading it as soon as this file is
-// loaded would put the bundle ahead of the boot task: the start arrives a millisecond later.)
-module.exports = async (init: LoopInit): Promise<StartResult> => {
+/** Task modules loading or loaded, by file (one per worker, in practice). */
+const taskModules = new Map<string, Promise<TaskModule>>()
+
+/** The task module at `filename`, loaded once per worker (its failure too: no second load). */
+function taskModule(filename: string): Promise<TaskModule> {
+  let loading = taskModules.get(filename)
+  if (loading === undefined) {
+    loading = loadTaskModule(filename)
+    loading.catch(noop) // its failure is the start's answer, when the start comes
+    taskModules.set(filename, loading)
+  }
+  return loading
+}
+
+/**
+ * A start (Piscina's task): its boot task if it has one, then the worker's loop. The bundle
+ * is loaded here, not before: a boot task runs first (boot-task.ts), and only then does the
+ * bundle load (loading it with this file would put it ahead of the boot task).
+ */
+async function start(init: LoopInit): Promise<StartResult> {
   // The loop's boot gate (pool/shared/memory.ts): closed now, unless the main thread handed this
   // start a boot task, which is then on the side channel (nothing else is sent on it before the
   // loop asks), or will be within the main thread's handing of it.
@@ -46,10 +63,18 @@ module.exports = async (init: LoopInit): Promise<StartResult> => {
     while (Atomics.load(gates, init.loop) === BOOT_HANDING) Atomics.wait(gates, init.loop, BOOT_HANDING)
     message = receiveMessageOnPort(init.side)?.message
   }
-  if (isBootTask(message)) {
-    let outcome: BootOutcome
+  const boot = isBootTask(message) ? message : undefined
+  let module: TaskModule
+  try {
+    module = await taskModule(init.filename)
+  } catch (error) {
+    // The start fails as the loop's start fails then (no second load), and its boot task goes back.
+    if (boot !== undefined) init.side.postMessage({ back: boot.boot } satisfies BootAnswer)
+    return { error: encodeError(error) }
+  }
+  if (boot !== undefined) {
     try {
-      outcome = await runBootTask(init, message, () => load().CompletionPort.fromHandle(init.tasks))
+      await runBootTask(init, boot, module, () => load().CompletionPort.fromHandle(init.tasks))
     } catch (error) {
       // A bug of the boot path, not the task's error (that is its outcome): it ends the worker,
       // as the same bug in the loop would, and the worker's exit fails the task.
@@ -58,8 +83,21 @@ module.exports = async (init: LoopInit): Promise<StartResult> => {
       })
       return new Promise<never>(noop)
     }
-    // The task module did not load: the start fails as `start` fails then (no second load).
-    if (!outcome.ran) return { error: encodeError(outcome.loadError) }
   }
   return load().startPoolLoop(init)
 }
+
+// What Piscina's worker requires: an ES-module-shaped namespace (`__esModule`, which Piscina's
+// require() helper passes through as is) whose every handler name is `start`; a name that
+// carries the task module's file (HANDLER_PREFIX) starts loading it.
+module.exports = new Proxy(
+  {},
+  {
+    get(_target, key) {
+      if (key === '__esModule') return true
+      if (typeof key !== 'string' || key === 'then') return undefined
+      if (key.startsWith(HANDLER_PREFIX)) void taskModule(key.slice(HANDLER_PREFIX.length))
+      return start
+    },
+  },
+)
