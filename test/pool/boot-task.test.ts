@@ -1,7 +1,7 @@
-// Boot tasks: while a pool boots, each starting worker takes the oldest task waiting as its boot
-// task (through its boot gate, whether its start was sent already or not), and the worker runs
-// it before it loads @iocp/core's bundle and opens the ports
-// (pool/worker/boot-task.ts). Only where no task can run beside it above the concurrency limit:
+// Boot tasks: while a pool boots, its first tasks are offered to every worker that has not
+// started (through each one's boot gate, whether its start was sent already or not); the first
+// to start takes the oldest offer left as its boot task, and runs it before it loads
+// @iocp/core's bundle and opens the ports (pool/worker/boot-task.ts). Only where no task can run beside it above the concurrency limit:
 // `concurrency` >= `maxThreads`, one task per worker. Each case checks which path ran a task
 // (boot-tasks.cjs's `bundleLoaded`), and that the task keeps every rule a loop's task has.
 import { afterEach, describe, expect, it } from 'vitest'
@@ -12,6 +12,7 @@ const BOOT_TASKS = new URL('../fixtures/boot-tasks.cjs', import.meta.url)
 const BROKEN = new URL('../fixtures/pool-broken.mjs', import.meta.url)
 const BOOT_FLAKY = new URL('../fixtures/boot-flaky.cjs', import.meta.url)
 const NO_BUNDLE = new URL('../fixtures/boot-no-bundle.cjs', import.meta.url)
+const PERMITS = new URL('../fixtures/boot-permits.cjs', import.meta.url)
 const STARTED = 0
 const GATE = 1
 const PACKETS = 2
@@ -47,6 +48,27 @@ describe('boot tasks', () => {
     const booted = results.filter((r) => !r.bundleLoaded).length
     expect(booted).toBeGreaterThanOrEqual(1)
     expect(booted).toBeLessThanOrEqual(2)
+  })
+
+  it('go to the first worker that starts, whichever it is; the others send them back', async () => {
+    // Each round lets one of the two workers load the task module (boot-permits.cjs), so only
+    // that one starts, and it must run the task while the other still waits. (Handed to one
+    // given worker instead, the task would wait for a worker that cannot start: half the rounds.)
+    for (let round = 0; round < 4; round++) {
+      const cells = sharedCells(2)
+      const pool = makePool({ filename: PERMITS, concurrency: 2, threads: 2, workerData: { cells } })
+      const first = pool.run(round)
+      await until(() => pool.stats().running === 1) // on offer to both workers, counted once
+      Atomics.add(cells, 0, 1)
+      Atomics.notify(cells, 0)
+      expect(await first).toMatchObject({ value: round, bundleLoaded: false })
+      expect(Atomics.load(cells, 1), 'the other worker started too').toBe(1)
+      Atomics.add(cells, 0, 1)
+      Atomics.notify(cells, 0)
+      // The other worker sends its offer back, and runs the next task through its loop or as a boot task of its own.
+      expect(((await pool.run(10 + round)) as { value: number }).value).toBe(10 + round)
+      await pool.destroy()
+    }
   })
 
   it('are handed out after the starts were sent too, until the worker has run its start', async () => {

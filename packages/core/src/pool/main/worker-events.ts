@@ -44,7 +44,7 @@ export class WorkerEventHandlers implements WorkerEvents {
 
   /**
    * A boot task that did not run goes to the port (behind what was posted since it was
-   * handed out); one aborted meanwhile (settled already) frees its slot, as its SKIPPED packet
+   * offered); one aborted meanwhile (settled already) frees its slot, as its SKIPPED packet
    * would have.
    */
   bootBack(task: Task): void {

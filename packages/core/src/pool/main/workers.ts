@@ -39,7 +39,6 @@ import {
   LOOP_IDLE_EXIT,
   LOOP_BOOT,
   LOOP_STARTING,
-  BOOT_HANDED,
   BOOT_HANDING,
   BOOT_OPEN,
   clearLoop,
@@ -86,8 +85,17 @@ interface LoopRecord {
   thread: number
   /** Why the loop cannot start, as its start answered (the task module failed to load). */
   failure: Error | undefined
-  /** The boot task handed to this start, until it is answered (or its thread is gone). */
-  boot: Task | undefined
+  /** The boot offers made to this start (their claim indexes), until each is answered (or its thread is gone). */
+  readonly offers: Set<number>
+}
+
+/** A task on offer to the starting loops as a boot task (see PoolWorkers.offerBootTask). */
+interface BootOffer {
+  readonly task: Task
+  /** Its claim index in memory.bootClaims. */
+  readonly claim: number
+  /** Loops it was offered to that have not answered it (nor ended). */
+  pending: number
 }
 
 /** One of Piscina's worker threads, followed until it exits. */
@@ -136,12 +144,23 @@ export interface PoolPorts {
   results(): PortHandle
 }
 
-/** Piscina, made as the first thing of a pool: its constructor starts the pool's first workers. */
+/**
+ * Piscina, made as the first thing of a pool: its constructor starts the pool's first workers.
+ * Opaque: only {@link PoolWorkers} takes it over (Piscina's own types stay out of the package's
+ * declarations, which a consumer's compiler reads; Piscina's do not compile everywhere).
+ */
 export interface LaunchedWorkers {
+  readonly [launchedBrand]: true
+}
+declare const launchedBrand: unique symbol
+
+/** What a {@link LaunchedWorkers} holds. */
+interface Launched {
   readonly piscina: Piscina
   /** Sets Piscina's load balancer (until then, every task waits). */
   balanceWith(balancer: Balancer): void
 }
+const launches = new WeakMap<LaunchedWorkers, Launched>()
 
 /** Piscina's load balancer: the worker a task goes to, or null to keep it waiting. */
 type Balancer = (task: Record<symbol, unknown>, workers: BalancedWorker[]) => BalancedWorker | null
@@ -184,12 +203,14 @@ export function launchWorkers(options: ResolvedPoolOptions): LaunchedWorkers {
   // dead worker is replaced by our start (see ensure()). `options` is Piscina's own options
   // object (test/pool/piscina-contract.test.ts checks that this takes effect).
   ;(piscina.options as { minThreads: number }).minThreads = 0
-  return {
+  const launched = {} as LaunchedWorkers
+  launches.set(launched, {
     piscina,
     balanceWith: (balancer) => {
       balance = balancer
     },
-  }
+  })
+  return launched
 }
 
 export class PoolWorkers {
@@ -206,13 +227,17 @@ export class PoolWorkers {
   /** Failed starts since the last start whose loop ran. */
   #failures = 0
   /**
-   * Boot tasks are handed out: with one task per loop (boot-task.ts runs one task alone), and
+   * Boot tasks are offered: with one task per loop (boot-task.ts runs one task alone), and
    * `concurrency` >= `maxThreads`, where each worker runs one task at a time and no task can
    * run beside the boot tasks above the limit (a boot task does not count on the port).
    */
   readonly #bootTasks: boolean
   /** A loop has run: the pool has booted, and hands out no more boot tasks. */
   #booted = false
+  /** Boot offers not settled yet, by claim index (see offerBootTask). */
+  readonly #offers = new Map<number, BootOffer>()
+  /** The next claim index: each offer has its own, never reused (memory.bootClaims). */
+  #nextClaim = 0
   /** No more loops start. */
   #stopped = false
   #ended: Promise<void> | undefined
@@ -232,8 +257,9 @@ export class PoolWorkers {
     this.#events = events
     this.#loops = new Array<LoopRecord | undefined>(maxLoops).fill(undefined)
     this.#bootTasks = options.concurrentTasksPerWorker === 1 && options.concurrency >= options.maxThreads
-    this.#piscina = launched.piscina
-    launched.balanceWith(this.#balance)
+    const { piscina, balanceWith } = launches.get(launched)!
+    this.#piscina = piscina
+    balanceWith(this.#balance)
     this.#piscina.on('message', (message: unknown) => this.#events.message(message))
     // A worker's error reaches us through the worker itself (#scan); Piscina's copy of it
     // ('error' when the worker runs no Piscina task, which is always) is not needed.
@@ -264,51 +290,61 @@ export class PoolWorkers {
   }
 
   /**
-   * Hands `task` to a loop whose worker has not run its start yet, as its boot task
-   * (boot-task.ts): posted on the loop's side channel, through the loop's boot gate (see
-   * pool/shared/memory.ts), so that the start finds it whether it was sent already or not. This
-   * is how a new pool's first result comes as soon as Piscina's would. `false` if no loop can
-   * take it (every start has run, or has a boot task): it goes to the task port.
+   * Offers `task` to every loop whose worker has not run its start yet (its boot gate is open:
+   * see pool/shared/memory.ts), on each loop's side channel: the first of those workers to
+   * start takes it as its boot task (boot-task.ts), before it loads the bundle; the others
+   * send it back. So a new pool's first result comes from whichever worker is up first, and as
+   * soon as Piscina's would. `false` if it is not offered (as many tasks are on offer as loops
+   * can take them, or every start has run): it goes to the task port.
    */
   offerBootTask(task: Task): boolean {
-    if (!this.takesBootTasks) return false
+    if (!this.takesBootTasks || this.#nextClaim >= this.#memory.bootClaims.length) return false
     const gates = this.#memory.boot
+    const open: LoopRecord[] = []
     for (const record of this.#loops) {
-      if (record === undefined || record.boot !== undefined) continue
+      if (record !== undefined && Atomics.load(gates, record.index) === BOOT_OPEN) open.push(record)
+    }
+    // Each worker runs one boot task: no more on offer than loops that may still take one.
+    let unclaimed = 0
+    for (const offer of this.#offers.values()) if (Atomics.load(this.#memory.bootClaims, offer.claim) === 0) unclaimed++
+    if (unclaimed >= open.length) return false
+    const claim = this.#nextClaim
+    // The task keeps its payload until its answer comes: if it comes back unrun (its worker
+    // died first, or could not load the module), it goes the usual way with it.
+    const message: BootTask = { boot: task.id, claim, key: task.key, bytes: task.bytes, data: task.data }
+    const offer: BootOffer = { task, claim, pending: 0 }
+    for (const record of open) {
       if (Atomics.compareExchange(gates, record.index, BOOT_OPEN, BOOT_HANDING) !== BOOT_OPEN) continue
-      // The task keeps its payload until its answer comes: if it comes back unrun (its worker
-      // died first, or could not load the module), it goes the usual way with it.
-      const message: BootTask = { boot: task.id, key: task.key, bytes: task.bytes, data: task.data }
-      let handed = true
       try {
         record.side.postMessage(message)
+        record.offers.add(claim)
+        offer.pending++
       } catch {
-        handed = false // the worker finds nothing on the channel, and goes on without one
+        // not offered there
       }
-      Atomics.store(gates, record.index, BOOT_HANDED)
+      Atomics.store(gates, record.index, BOOT_OPEN)
       Atomics.notify(gates, record.index)
-      if (handed) {
-        record.boot = task
-        return true
-      }
     }
-    return false
+    if (offer.pending === 0) return false
+    this.#nextClaim++
+    this.#offers.set(claim, offer)
+    return true
   }
 
   /**
-   * Workers running a boot task, outside `ctx.blocking()`: they count as running from the
-   * moment the task is handed to them, as a loop's thread does from its get (pool/worker/boot-task.ts).
-   * A handed task whose thread has claimed it (its loop cell) and whose phase is not LOOP_BOOT
-   * is inside `ctx.blocking()`.
+   * Boot tasks running, outside `ctx.blocking()`: a task on offer counts as running from the
+   * moment it is offered (a worker will take it), as a loop's thread does from its get
+   * (pool/worker/boot-task.ts). A claimed task whose loop's phase is not LOOP_BOOT while its
+   * loop cell names it is inside `ctx.blocking()`.
    */
   get bootRunning(): number {
     if (!this.#bootTasks) return 0
-    const { control, current, perLoop } = this.#memory
+    const { control, current, perLoop, bootClaims } = this.#memory
     let running = 0
-    for (const record of this.#loops) {
-      if (record === undefined || record.boot === undefined) continue
+    for (const offer of this.#offers.values()) {
+      const loop = Atomics.load(bootClaims, offer.claim) - 1
       const blocking =
-        Atomics.load(control, LOOP_CELLS + 2 * record.index + 1) !== LOOP_BOOT && current[record.index * perLoop] === record.boot.id
+        loop >= 0 && Atomics.load(control, LOOP_CELLS + 2 * loop + 1) !== LOOP_BOOT && current[loop * perLoop] === offer.task.id
       if (!blocking) running++
     }
     return running
@@ -359,7 +395,7 @@ export class PoolWorkers {
       abort: new AbortController(),
       thread: 0,
       failure: undefined,
-      boot: undefined,
+      offers: new Set(),
     }
     this.#loops[index] = record
     port1.on('message', (message: number | SideResult | BootAnswer) => this.#onSide(record, message))
@@ -485,15 +521,37 @@ export class PoolWorkers {
   }
 
   #onBootAnswer(record: LoopRecord, answer: BootAnswer): void {
-    const task = record.boot
     const id = 'back' in answer ? answer.back : answer.boot
-    if (task === undefined || task.id !== id) return
-    record.boot = undefined
+    let offer: BootOffer | undefined
+    for (const claim of record.offers) {
+      const candidate = this.#offers.get(claim)
+      if (candidate?.task.id === id) offer = candidate
+    }
+    if (offer === undefined) return
     if ('back' in answer) {
-      this.#events.bootBack(task)
+      this.#offerDone(record, offer, false)
     } else {
-      task.data = undefined
+      record.offers.delete(offer.claim)
+      this.#offers.delete(offer.claim)
+      offer.task.data = undefined
       this.#events.bootResult(answer.key, answer.bytes, id, answer.data)
+    }
+  }
+
+  /**
+   * Loop `record` is done with `offer` without an answer of its result: it sent it back, or it
+   * ended. `ran`: its thread took the task (its loop cell names it), and its exit fails it. An
+   * offer that no loop took and none may still take goes to the port (or, aborted meanwhile,
+   * frees its slot); one this loop claimed and never ran goes there too.
+   */
+  #offerDone(record: LoopRecord, offer: BootOffer, ran: boolean): void {
+    if (!record.offers.delete(offer.claim)) return
+    offer.pending--
+    if (!this.#offers.has(offer.claim)) return
+    const claimedBy = Atomics.load(this.#memory.bootClaims, offer.claim) - 1
+    if (claimedBy === record.index || (claimedBy < 0 && offer.pending === 0)) {
+      this.#offers.delete(offer.claim)
+      if (!ran) this.#events.bootBack(offer.task)
     }
   }
 
@@ -651,13 +709,14 @@ export class PoolWorkers {
     for (let got = receiveMessageOnPort(record.side); got !== undefined; got = receiveMessageOnPort(record.side)) {
       this.#onSide(record, got.message as number | SideResult | BootAnswer)
     }
-    const task = record.boot
-    if (task !== undefined) {
-      // Unanswered. If its thread took it (its loop cell names it, even if the thread died
-      // before it ran it, as for a loop's task), the thread's exit fails it (WorkerEvents.exit);
-      // if not, it goes back (or, aborted meanwhile, frees its slot).
-      record.boot = undefined
-      if (!runningIn(this.#memory, record.index).includes(task.id)) this.#events.bootBack(task)
+    // Offers unanswered. A task its thread took (its loop cell names it, even if the thread
+    // died before it ran it, as for a loop's task) is failed by the thread's exit
+    // (WorkerEvents.exit); the others go back, unless another loop may still take them.
+    const running = runningIn(this.#memory, record.index)
+    for (const claim of [...record.offers]) {
+      const offer = this.#offers.get(claim)
+      if (offer === undefined) record.offers.delete(claim)
+      else this.#offerDone(record, offer, running.includes(offer.task.id))
     }
     record.side.close()
     if (this.#loops[record.index] === record) this.#loops[record.index] = undefined

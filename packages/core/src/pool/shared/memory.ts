@@ -14,9 +14,10 @@
  *   (LOOP_BOOT while it runs its boot task, before its loop) and `current[i * perLoop + j]` (j < `perLoop`, the pool's `concurrentTasksPerWorker`) hold
  *   the ids of the tasks it is running (0 for a free cell). `control[LIVE_LOOPS]` counts the
  *   loops that have not ended, for idle exits above `minThreads`.
- * - **Boot gates.** `boot[i]` says whether loop `i`'s worker takes a boot task
- *   (pool/worker/boot-task.ts): the main thread may hand it one only while the gate is open, and
- *   the worker closes it when its start runs (below).
+ * - **Boot offers.** While a pool boots, the main thread offers each of its first tasks to every
+ *   loop whose worker has not run its start yet, through the loop's boot gate `boot[i]`; the
+ *   first worker to start takes it as its boot task (pool/worker/boot-task.ts) by claiming it,
+ *   `bootClaims[k] = i + 1` for the task's offer `k`, and sends back the offers it did not take.
  * - **Names.** Task names other than the default are numbered by the main thread and written to
  *   the name table before the first packet that uses them, so a task packet carries a 16-bit
  *   index instead of the name.
@@ -31,16 +32,18 @@
  *   async task settles:   -> DONE, then Atomics.notify (ends the worker's Atomics.waitAsync)
  * ```
  *
- * The boot gate of a loop, `boot[i]` (each change an Atomics compare-exchange or store):
+ * The boot gate of a loop, `boot[i]`, and the claim of an offer, `bootClaims[k]` (each change an
+ * Atomics compare-exchange or store):
  *
  * ```
- *   main starts the loop:   -> BOOT_OPEN
- *   main hands a boot task: BOOT_OPEN -> BOOT_HANDING, posts it on the loop's side channel,
- *                           -> BOOT_HANDED, then Atomics.notify
- *   worker's start runs:    BOOT_OPEN -> BOOT_CLOSED (no boot task; none can come now), or it
- *                           finds BOOT_HANDING / BOOT_HANDED: it waits out HANDING, and the
- *                           task is then on the side channel (a post is queued on the receiving
- *                           port before it returns).
+ *   main starts the loop:    -> BOOT_OPEN
+ *   main offers a task:      BOOT_OPEN -> BOOT_HANDING, posts the offer on the loop's side
+ *                            channel, -> BOOT_OPEN, then Atomics.notify
+ *   worker's start runs:     BOOT_OPEN -> BOOT_CLOSED (waiting out HANDING): no offer comes
+ *                            after this, and every offer made is on its side channel (a post is
+ *                            queued on the receiving port before it returns)
+ *   worker takes an offer:   bootClaims[k]: 0 -> its loop index + 1 (one worker wins; an offer
+ *                            index is never reused)
  * ```
  *
  * A worker writes to a slot's cells only while its task is in flight, and always before the
@@ -80,8 +83,7 @@ export const LOOP_BOOT = 4
 /** Boot gates, in `boot[i]` (see the file comment). */
 export const BOOT_OPEN = 0
 export const BOOT_HANDING = 1
-export const BOOT_HANDED = 2
-export const BOOT_CLOSED = 3
+export const BOOT_CLOSED = 2
 
 /** Bytes of the name table. */
 const NAME_BYTES = 0x4_0000
@@ -96,6 +98,8 @@ export interface PoolMemory {
   readonly control: Int32Array
   /** One boot gate per loop ({@link BOOT_OPEN} ...). */
   readonly boot: Int32Array
+  /** Per boot offer: 0, or the index + 1 of the loop that took it. As many as loops. */
+  readonly bootClaims: Int32Array
   /** `perLoop` cells per loop: the ids of the tasks it runs, 0 in a free cell. */
   readonly current: Float64Array
   /** Tasks one loop runs at once (`concurrentTasksPerWorker`). */
@@ -120,6 +124,7 @@ export function createPoolMemory(loops: number, perLoop: number, recordTiming: b
     times: shared(Float64Array, recordTiming ? SLOTS * 16 : 8),
     control: shared(Int32Array, (LOOP_CELLS + 2 * loops) * 4),
     boot: shared(Int32Array, loops * 4),
+    bootClaims: shared(Int32Array, loops * 4),
     current: shared(Float64Array, loops * perLoop * 8),
     perLoop,
     names: shared(Int32Array, (1 + 2 * MAX_NAMES) * 4),

@@ -14,14 +14,16 @@
  *    `transferList`) cannot travel as bytes. Its packet carries no payload; the worker asks for
  *    it by posting the task id on the loop's `side` port, and the main thread answers with
  *    `{ id, payload }` (transferred) or `{ id, error }`.
- * 3. **Boot task.** While a pool is booting (no loop has run yet), the main thread may hand a
- *    starting loop a task, as a {@link BootTask} posted on the loop's side channel through the
- *    loop's boot gate (pool/shared/memory.ts): only while the gate is open, that is, before the
- *    start runs, and the start, which closes it, then finds the task there. The worker runs it
- *    before it loads @iocp/core's bundle and opens the ports (pool/worker/boot-task.ts), and
- *    answers it on the side channel ({@link BootAnswer}): the result packet's words, or, if the
- *    task module did not load, `back` (the main thread posts the task to the port), and the
- *    start answers that error as above. Otherwise the start goes on as above.
+ * 3. **Boot task.** While a pool is booting (no loop has run yet), the main thread offers its
+ *    first tasks to the loops that have not started, each as a {@link BootTask} posted on
+ *    every such loop's side channel through the loop's boot gate (pool/shared/memory.ts): only
+ *    while the gate is open, that is, before the start runs; the start closes it and finds its
+ *    offers there. It takes the oldest one no other worker has claimed, runs it before it loads
+ *    @iocp/core's bundle and opens the ports (pool/worker/boot-task.ts), and answers on the
+ *    side channel ({@link BootAnswer}): the result packet's words for the task it ran, `back`
+ *    for each offer it did not run (claimed by another worker, or, if the task module did not
+ *    load, all of them; then the start answers that error as above). An offer that every loop
+ *    sent back unclaimed goes to the port. Otherwise the start goes on as above.
  * 4. **Reports.** What is not the answer to a task reaches the main thread as a message on the
  *    worker's `parentPort` (Piscina turns it into a `'message'` event), marked with
  *    {@link REPORT}: a raw packet's handler threw. Other
@@ -65,19 +67,21 @@ export interface LoopInit {
 }
 
 /**
- * A task handed to a start (main -> worker, on the side channel; see "Boot task" above): never
+ * A task offered to a start (main -> worker, on the side channel; see "Boot task" above): never
  * one whose payload travels by postMessage (encoding SIDE).
  */
 export interface BootTask {
   /** The task's id. */
   readonly boot: number
+  /** Its offer: the index of its claim in `memory.bootClaims` (the same in every loop it is offered to). */
+  readonly claim: number
   /** Its packet's key, bytes and payload, as the task port would have carried them. */
   readonly key: number
   readonly bytes: number
   readonly data: Uint8Array | undefined
 }
 
-/** The answer to a {@link BootTask} (worker -> main, on the side channel). */
+/** The answer to a {@link BootTask} (worker -> main, on the side channel): its result, or `back` (not run here). */
 export type BootAnswer =
   | { readonly boot: number; readonly key: number; readonly bytes: number; readonly data: Uint8Array | undefined }
   | { readonly back: number }

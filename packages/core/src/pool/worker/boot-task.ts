@@ -1,6 +1,7 @@
 /**
- * A worker's boot task: the first task of a pool that is still booting, handed to a worker with
- * its start (pool/shared/protocol.ts, "Boot task") and run before the worker loads @iocp/core's
+ * A worker's boot task: one of the first tasks of a pool that is still booting, offered to the
+ * workers that have not started and taken by the first of them to start (pool/shared/protocol.ts,
+ * "Boot task"), and run before the worker loads @iocp/core's
  * bundle and the addon and opens the ports. So a new pool's first result costs what Piscina's
  * costs (a worker's boot and the task module), not also the bundle and the addon, which are
  * most of a new thread's work after its boot (docs/pool.md, "Time to the first result").
@@ -10,7 +11,7 @@
  * - its outcome goes back on the loop's side channel, not on the results port;
  * - its context opens the task port only when the task first uses it (`post`, `io`). The task
  *   does not count on the port: its loop's phase, LOOP_BOOT, counts it (`stats().running`),
- *   except inside `blocking()`; and the main thread hands boot tasks out only where no task
+ *   except inside `blocking()`; and the main thread offers boot tasks only where no task
  *   can run beside them above the concurrency limit (pool/main/workers.ts).
  *
  * This file is bundled into dist/worker-entry.cjs, apart from the bundle: it must not import

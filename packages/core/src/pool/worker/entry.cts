@@ -1,7 +1,7 @@
 /**
  * The file Piscina loads in each worker of a PortPool (its `filename`). A start (Piscina's task,
- * see pool/shared/protocol.ts) first runs its boot task if the main thread handed it one
- * (boot-task.ts, bundled into this file), then starts the worker's loop, pool/worker/loop.ts,
+ * see pool/shared/protocol.ts) first runs a boot task if the main thread offered it one that no
+ * other worker took (boot-task.ts, bundled into this file), then starts the worker's loop, pool/worker/loop.ts,
  * taken from the bundle that this file is built beside (dist/core.cjs, through dist/loader.cjs,
  * which compiles it with the process's code cache; see scripts/bundle.mjs and src/loader.cts).
  *
@@ -19,7 +19,7 @@
 import { receiveMessageOnPort } from 'node:worker_threads'
 import type { CompletionPort } from '../../port/completion-port.js'
 import type { PortHandle } from '../../port/handle.js'
-import { HANDLER_PREFIX, type BootAnswer, type LoopInit, type StartResult } from '../shared/protocol.js'
+import { HANDLER_PREFIX, type BootAnswer, type BootTask, type LoopInit, type StartResult } from '../shared/protocol.js'
 import { BOOT_CLOSED, BOOT_HANDING, BOOT_OPEN } from '../shared/memory.js'
 import { isBootTask, runBootTask } from './boot-task.js'
 import { loadTaskModule, type TaskModule } from './task-module.js'
@@ -49,28 +49,43 @@ function taskModule(filename: string): Promise<TaskModule> {
 }
 
 /**
- * A start (Piscina's task): its boot task if it has one, then the worker's loop. The bundle
- * is loaded here, not before: a boot task runs first (boot-task.ts), and only then does the
- * bundle load (loading it with this file would put it ahead of the boot task).
+ * Closes the loop's boot gate (pool/shared/memory.ts) and takes the offers made through it, in
+ * the order they were made: after the close, every one is on the side channel (and nothing else
+ * is sent on it before the loop asks).
+ */
+function takeOffers(init: LoopInit): BootTask[] {
+  const gates = init.memory.boot
+  while (Atomics.compareExchange(gates, init.loop, BOOT_OPEN, BOOT_CLOSED) === BOOT_HANDING) {
+    Atomics.wait(gates, init.loop, BOOT_HANDING)
+  }
+  const offers: BootTask[] = []
+  for (let got = receiveMessageOnPort(init.side); got !== undefined; got = receiveMessageOnPort(init.side)) {
+    if (isBootTask(got.message)) offers.push(got.message)
+  }
+  return offers
+}
+
+/**
+ * A start (Piscina's task): the oldest offer no other worker has claimed, as this worker's boot
+ * task, then the worker's loop. The bundle is loaded here, not before: a boot task runs first
+ * (boot-task.ts), and only then does the bundle load (loading it with this file would put it
+ * ahead of the boot task).
  */
 async function start(init: LoopInit): Promise<StartResult> {
-  // The loop's boot gate (pool/shared/memory.ts): closed now, unless the main thread handed this
-  // start a boot task, which is then on the side channel (nothing else is sent on it before the
-  // loop asks), or will be within the main thread's handing of it.
-  const gates = init.memory.boot
-  let message: unknown
-  if (Atomics.compareExchange(gates, init.loop, BOOT_OPEN, BOOT_CLOSED) !== BOOT_OPEN) {
-    while (Atomics.load(gates, init.loop) === BOOT_HANDING) Atomics.wait(gates, init.loop, BOOT_HANDING)
-    message = receiveMessageOnPort(init.side)?.message
-  }
-  const boot = isBootTask(message) ? message : undefined
+  const offers = takeOffers(init)
+  const back = (offer: BootTask): void => init.side.postMessage({ back: offer.boot } satisfies BootAnswer)
   let module: TaskModule
   try {
     module = await taskModule(init.filename)
   } catch (error) {
-    // The start fails as the loop's start fails then (no second load), and its boot task goes back.
-    if (boot !== undefined) init.side.postMessage({ back: boot.boot } satisfies BootAnswer)
+    // The start fails as the loop's start fails then (no second load), and its offers go back.
+    offers.forEach(back)
     return { error: encodeError(error) }
+  }
+  let boot: BootTask | undefined
+  for (const offer of offers) {
+    if (boot === undefined && Atomics.compareExchange(init.memory.bootClaims, offer.claim, 0, init.loop + 1) === 0) boot = offer
+    else back(offer)
   }
   if (boot !== undefined) {
     try {
