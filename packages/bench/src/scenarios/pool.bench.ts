@@ -10,7 +10,7 @@
  *
  * Time to the first result: a new pool, then one task; the milliseconds from the constructor
  * until that task's promise settles (workers booting, the task module loading, the first round
- * trip), each run a fresh pool, destroyed after.
+ * trip), each run a fresh pool, closed after; the pools take turns (see firstResultRows).
  *
  * Each case first warms the pool up for one round, unmeasured (see warmUp), then sizes its runs.
  *
@@ -86,31 +86,53 @@ async function timedRuns(pool: Pool, window: number, spinners: number, budget: B
   }
 }
 
-/** Milliseconds from opening a pool to its first result, once per run, each a fresh pool. */
-async function firstResultRuns(open: () => Promise<Pool | string> | Pool, budget: Budget): Promise<number[] | string> {
-  const runs: number[] = []
-  for (let r = 0; r < budget.runs; r++) {
-    const start = performance.now()
-    const pool = await open()
-    if (typeof pool === 'string') return pool
-    try {
-      const output = await pool.run(7)
-      if (output !== 7) throw new Error(`the first task returned ${String(output)}, expected 7`)
-      runs.push(performance.now() - start)
-    } finally {
-      await pool.close()
-    }
-  }
-  return runs
+/** A pool whose time to the first result is measured. */
+interface FirstResultPool {
+  readonly name: string
+  readonly impl: Impl
+  readonly open: () => Promise<Pool | string> | Pool
 }
 
-async function firstResultRow(name: string, impl: Impl, open: () => Promise<Pool | string> | Pool, budget: Budget): Promise<Row> {
-  const id = `pool.first.${impl === 'port' ? 'portpool' : impl}`
-  const label = `${name}: new pool, first result`
-  return attempt(id, label, impl, async () => {
-    const runs = await firstResultRuns(open, budget)
-    return typeof runs === 'string' ? unavailable(id, label, impl, runs) : measured(id, label, impl, runs)
-  })
+/** Milliseconds from opening a fresh pool to its first result; the pool is closed after. A string: unavailable. */
+async function firstResult(open: () => Promise<Pool | string> | Pool): Promise<number | string> {
+  const start = performance.now()
+  const pool = await open()
+  if (typeof pool === 'string') return pool
+  try {
+    const output = await pool.run(7)
+    if (output !== 7) throw new Error(`the first task returned ${String(output)}, expected 7`)
+    return performance.now() - start
+  } finally {
+    await pool.close()
+  }
+}
+
+/**
+ * The time to the first result of each pool, over rounds in which the pools take turns (one
+ * fresh pool of each per round), after one unmeasured round. Taking turns gives every pool the
+ * same machine: a drift over the rounds (the page cache reclaimed, the threads of the rows
+ * before still exiting) falls on all of them alike, where measuring one pool's runs and then
+ * the next one's put it on whichever came first. Twice `budget.runs` rounds: a run is one fresh
+ * pool, and the boot of a thread varies by several milliseconds from one to the next.
+ */
+async function firstResultRows(pools: FirstResultPool[], budget: Budget): Promise<Row[]> {
+  const runs = pools.map((): number[] => [])
+  const ended: Array<Row | undefined> = pools.map(() => undefined)
+  const id = (p: FirstResultPool): string => `pool.first.${p.impl === 'port' ? 'portpool' : p.impl}`
+  const label = (p: FirstResultPool): string => `${p.name}: new pool, first result`
+  for (let round = -1; round < 2 * budget.runs; round++) {
+    for (const [i, p] of pools.entries()) {
+      if (ended[i] !== undefined) continue
+      try {
+        const ms = await firstResult(p.open)
+        if (typeof ms === 'string') ended[i] = unavailable(id(p), label(p), p.impl, ms)
+        else if (round >= 0) runs[i]!.push(ms)
+      } catch (error) {
+        ended[i] = failed(id(p), label(p), p.impl, error)
+      }
+    }
+  }
+  return pools.map((p, i) => ended[i] ?? measured(id(p), label(p), p.impl, runs[i]!))
 }
 
 /** One pool's rows: each window, then the busy machine, by case key. */
@@ -180,11 +202,14 @@ async function run(context: Context): Promise<Group[]> {
     unit: 'ms',
     better: 'lower',
     subject: 'pool.first.portpool',
-    rows: [
-      await firstResultRow('PortPool', 'port', () => portPool(threads), budget),
-      await firstResultRow('Piscina', 'piscina', () => piscina(threads), budget),
-      await firstResultRow('poolifier FixedThreadPool', 'poolifier', () => poolifier(threads), budget),
-    ],
+    rows: await firstResultRows(
+      [
+        { name: 'PortPool', impl: 'port', open: () => portPool(threads) },
+        { name: 'Piscina', impl: 'piscina', open: () => piscina(threads) },
+        { name: 'poolifier FixedThreadPool', impl: 'poolifier', open: () => poolifier(threads) },
+      ],
+      budget,
+    ),
   }
   return [
     ...WINDOWS.map((window) =>
@@ -203,6 +228,6 @@ export const pool: Scenario = {
   name: 'pool',
   title: '4. Pool round trip',
   summary:
-    'a tiny task (returns its input) through PortPool.run, Piscina.run and poolifier FixedThreadPool.execute, same task, same thread count, 64 and 1000 tasks in flight (each case after one unmeasured round of warm-up), 64 in flight on a busy machine (one CPU-bound thread per core spinning beside the pool during each pool\'s runs), and the time from a new pool to its first result.',
+    'a tiny task (returns its input) through PortPool.run, Piscina.run and poolifier FixedThreadPool.execute, same task, same thread count, 64 and 1000 tasks in flight (each case after one unmeasured round of warm-up), 64 in flight on a busy machine (one CPU-bound thread per core spinning beside the pool during each pool\'s runs), and the time from a new pool to its first result (the pools taking turns, one fresh pool each per round).',
   run,
 }
