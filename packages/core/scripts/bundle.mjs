@@ -5,7 +5,9 @@
 //   dist/loader.cjs        loads core.cjs once per thread, with the process's V8 code cache in a
 //                          thread that is not the main one (src/loader.cts)
 //   dist/index.js          the package's ES entry: re-exports the public names of core.cjs
-//   dist/worker-entry.cjs  the file Piscina loads in a pool's workers (src/pool/worker/entry.cts)
+//   dist/worker-entry.cjs  the file Piscina loads in a pool's workers (src/pool/worker/entry.cts):
+//                          it runs dist/worker-start.cjs (src/pool/worker/start.cts) with the
+//                          V8 code cache dist/worker-start-v8-<V8 version>.cache, made here
 //
 // Why one file: a PortPool worker is a new thread that loads the package from scratch. As thirty
 // ES modules that took it ~45 ms under load (resolving, reading and linking each, and starting
@@ -22,11 +24,23 @@
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Script } from 'node:vm'
 import { build } from 'esbuild'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const dist = join(root, 'dist')
-const OUTPUTS = new Set(['core.cjs', 'core.cjs.map', 'loader.cjs', 'loader.cjs.map', 'index.js', 'worker-entry.cjs', 'worker-entry.cjs.map'])
+const OUTPUTS = new Set([
+  'core.cjs',
+  'core.cjs.map',
+  'loader.cjs',
+  'loader.cjs.map',
+  'index.js',
+  'worker-entry.cjs',
+  'worker-entry.cjs.map',
+  'worker-start.cjs',
+  'worker-start.cjs.map',
+  `worker-start-v8-${process.versions.v8}.cache`,
+])
 /** The bundle's export that is not API: the workers' entry takes it (src/bundle.ts). */
 const INTERNAL = new Set(['startPoolLoop', 'setCodeCacheSharer', 'setDynamicImport'])
 
@@ -41,7 +55,7 @@ function* stale(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const file = join(dir, entry.name)
     if (entry.isDirectory()) yield* stale(file)
-    else if (/\.(c?js)(\.map)?$/.test(entry.name) && !OUTPUTS.has(relative(dist, file))) yield file
+    else if (/\.(c?js)(\.map)?$|\.cache$/.test(entry.name) && !OUTPUTS.has(relative(dist, file))) yield file
     else if (orphanDeclaration(file)) yield file
   }
 }
@@ -78,22 +92,29 @@ await build({
 const bundled = readFileSync(join(dist, 'core.cjs'), 'utf8')
 writeFileSync(join(dist, 'core.cjs'), bundled.replace(/[^\x00-\x7f]/gu, (char) => '?'.repeat(char.length)))
 
-// The workers' entry carries what a boot task needs (src/pool/worker/boot-task.ts: the task
+// What the workers run carries what a boot task needs (src/pool/worker/boot-task.ts: the task
 // module's loading, the codec, the task context), and takes the rest from the bundle through
 // ./loader.cjs, when the start needs it.
 await build({
   ...common,
-  entryPoints: ['src/pool/worker/entry.cts'],
-  outfile: 'dist/worker-entry.cjs',
+  entryPoints: ['src/pool/worker/start.cts'],
+  outfile: 'dist/worker-start.cjs',
   bundle: true,
   packages: 'external',
   external: ['./loader.cjs'],
-  // A new worker compiles this file before anything else of ours, on its way to the first
-  // result: without its comments and whitespace it compiles in a fraction of the time (names
-  // are kept, for stack traces; the source map has the rest).
+  // Less to compile for a new worker (names are kept, for stack traces; the source map has the rest).
   minifyWhitespace: true,
   minifySyntax: true,
 })
+const workerStart = join(dist, 'worker-start.cjs')
+writeFileSync(workerStart, readFileSync(workerStart, 'utf8').replace(/[^\x00-\x7f]/gu, (char) => '?'.repeat(char.length)))
+await build({ ...common, entryPoints: ['src/pool/worker/entry.cts'], outfile: 'dist/worker-entry.cjs' })
+// The code cache that dist/worker-entry.cjs compiles worker-start.cjs with (see
+// src/pool/worker/entry.cts): made by the Node that builds, from the source wrapped exactly as
+// the entry wraps it (test/pool/worker-start-cache.test.ts checks that a worker uses it).
+const WRAPPER = ['(function (exports, require, module, __filename, __dirname, __import) {', '\n})']
+const startScript = new Script(`${WRAPPER[0]}${readFileSync(workerStart, 'latin1')}${WRAPPER[1]}`, { filename: workerStart })
+writeFileSync(join(dist, `worker-start-v8-${process.versions.v8}.cache`), startScript.createCachedData())
 await build({ ...common, entryPoints: ['src/loader.cts'], outfile: 'dist/loader.cjs' })
 
 // esbuild lists an output's export names only for ES output: the same entry, as ESM, unwritten.
@@ -112,4 +133,4 @@ writeFileSync(
   join(dist, 'loader.cjs'),
   `${loader.slice(0, mapComment?.index ?? loader.length)}\n// The bundle's public names, for Node's ES module loader.\n0 && (module.exports = { ${names.join(', ')} });${mapComment?.[0] ?? ''}`,
 )
-console.log(`bundle: dist/core.cjs (${names.length} exports), dist/index.js, dist/worker-entry.cjs`)
+console.log(`bundle: dist/core.cjs (${names.length} exports), dist/index.js, dist/worker-entry.cjs, dist/worker-start.cjs (+ .cache)`)

@@ -1,6 +1,6 @@
 /**
  * The entry of @iocp/core's one runtime bundle (dist/core.cjs, built by scripts/bundle.mjs):
- * the public API of index.ts, the start of a pool worker's loop for pool/worker/entry.cts, and
+ * the public API of index.ts, the start of a pool worker's loop for pool/worker/start.cts, and
  * the hooks through which dist/loader.cjs hands over its code cache and its import()
  * (src/loader.cts).
  * Not part of the API: dist/index.js re-exports only index.ts's names.

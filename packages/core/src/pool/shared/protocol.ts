@@ -37,7 +37,7 @@ import type { PoolMemory } from './memory.js'
 /**
  * How the pool names the workers' handler to Piscina (its `name` option): this prefix, then the
  * task module's file. Piscina's worker looks the handler up, `require(entry)[name]`, as it loads
- * the entry, before it tells the pool it is ready; pool/worker/entry.cts answers every name with
+ * the entry, before it tells the pool it is ready; pool/worker/start.cts answers every name with
  * its start, and one with this prefix also starts loading the task module. So the module loads
  * where Piscina's own worker loads a task module, not after the start has come.
  */

@@ -14,7 +14,7 @@
  *   except inside `blocking()`; and the main thread offers boot tasks only where no task
  *   can run beside them above the concurrency limit (pool/main/workers.ts).
  *
- * This file is bundled into dist/worker-entry.cjs, apart from the bundle: it must not import
+ * This file is bundled into dist/worker-start.cjs, apart from the bundle: it must not import
  * anything that holds per-thread state (the port, the addon).
  */
 import { performance } from 'node:perf_hooks'

@@ -1,118 +1,51 @@
 /**
- * The file Piscina loads in each worker of a PortPool (its `filename`). A start (Piscina's task,
- * see pool/shared/protocol.ts) first runs a boot task if the main thread offered it one that no
- * other worker took (boot-task.ts, bundled into this file), then starts the worker's loop, pool/worker/loop.ts,
- * taken from the bundle that this file is built beside (dist/core.cjs, through dist/loader.cjs,
- * which compiles it with the process's code cache; see scripts/bundle.mjs and src/loader.cts).
+ * The file Piscina loads in each worker of a PortPool (its `filename`): it runs
+ * dist/worker-start.cjs (pool/worker/start.cts) and hands over its exports.
  *
- * Why CommonJS, and why the bundle:
- * - Piscina loads its task module with require() first. For an ES module, Node 20.19+ then
- *   takes the require(esm) path, and under load that path can abort the whole process
- *   ("v8::Module::IsGraphAsync must be used on an instantiated module", seen in our suites).
- *   A CommonJS file is required the classic way on every Node version.
- * - One CommonJS file is the cheapest thing a new thread can load: no ES module loader, no
- *   graph of thirty files to resolve and link. User code in the worker that
- *   imports '@iocp/core' gets the same bundle (the package's ES entry re-exports it), so there
- *   is one copy of the package's per-thread state either way. (What this file carries for the
- *   boot task holds no per-thread state: the codec, the task context, the module loading.)
+ * Why this file: a new worker compiles what it runs before its first task, and compiling
+ * worker-start.cjs took a new thread about 1.3 ms of the pool's first result, on every worker.
+ * So it is compiled with the V8 code cache that the build leaves beside it
+ * (dist/worker-start-v8-<V8 version>.cache, scripts/bundle.mjs). V8 checks that a cache fits
+ * (the same source, the same V8 and flags) and compiles from scratch when it does not; a Node
+ * with another V8 than the one that built the package finds no cache of its own, and compiles
+ * as before. With --enable-source-maps the file is required as usual (Node maps the frames
+ * only of what its own loaders compiled).
+ *
+ * Code that node:vm compiled can run import() only with a loader given to its Script, and that
+ * (`vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER`) undid most of what the cache saves, here. So
+ * this file hands over its own import(), for ES task modules, as the wrapper's last argument
+ * (start.cts takes it), as src/loader.cts does for the bundle.
  */
-import { receiveMessageOnPort } from 'node:worker_threads'
-import type { CompletionPort } from '../../port/completion-port.js'
-import type { PortHandle } from '../../port/handle.js'
-import { HANDLER_PREFIX, type BootAnswer, type BootTask, type LoopInit, type StartResult } from '../shared/protocol.js'
-import { BOOT_CLOSED, BOOT_HANDING, BOOT_OPEN } from '../shared/memory.js'
-import { isBootTask, runBootTask } from './boot-task.js'
-import { loadTaskModule, type TaskModule } from './task-module.js'
-import { encodeError } from '../shared/codec.js'
-import { noop } from '../../shared.js'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Script } from 'node:vm'
 
-interface Bundle {
-  startPoolLoop(init: LoopInit): Promise<StartResult>
-  CompletionPort: { fromHandle(handle: PortHandle): CompletionPort }
-}
+const file = join(__dirname, 'worker-start.cjs')
 
-let bundle: Bundle | undefined
-const load = (): Bundle => (bundle ??= require('./loader.cjs') as Bundle)
+/** How the build wraps the file for its cache, and this file for its compile: they must match. */
+const WRAPPER = ['(function (exports, require, module, __filename, __dirname, __import) {', '\n})'] as const
 
-/** Task modules loading or loaded, by file (one per worker, in practice). */
-const taskModules = new Map<string, Promise<TaskModule>>()
+/** How this thread compiled worker-start.cjs, for tests: `'cache'`, `'no cache'` (none, or refused), `'require'`. */
+const COMPILED_WITH = Symbol.for('@iocp/core worker-start compiled with')
 
-/** The task module at `filename`, loaded once per worker (its failure too: no second load). */
-function taskModule(filename: string): Promise<TaskModule> {
-  let loading = taskModules.get(filename)
-  if (loading === undefined) {
-    loading = loadTaskModule(filename)
-    loading.catch(noop) // its failure is the start's answer, when the start comes
-    taskModules.set(filename, loading)
+function load(): unknown {
+  if (process.sourceMapsEnabled) {
+    ;(globalThis as Record<symbol, unknown>)[COMPILED_WITH] = 'require'
+    return require(file)
   }
-  return loading
-}
-
-/**
- * Closes the loop's boot gate (pool/shared/memory.ts) and takes the offers made through it, in
- * the order they were made: after the close, every one is on the side channel (and nothing else
- * is sent on it before the loop asks).
- */
-function takeOffers(init: LoopInit): BootTask[] {
-  const gates = init.memory.boot
-  while (Atomics.compareExchange(gates, init.loop, BOOT_OPEN, BOOT_CLOSED) === BOOT_HANDING) {
-    Atomics.wait(gates, init.loop, BOOT_HANDING)
-  }
-  const offers: BootTask[] = []
-  for (let got = receiveMessageOnPort(init.side); got !== undefined; got = receiveMessageOnPort(init.side)) {
-    if (isBootTask(got.message)) offers.push(got.message)
-  }
-  return offers
-}
-
-/**
- * A start (Piscina's task): the oldest offer no other worker has claimed, as this worker's boot
- * task, then the worker's loop. The bundle is loaded here, not before: a boot task runs first
- * (boot-task.ts), and only then does the bundle load (loading it with this file would put it
- * ahead of the boot task).
- */
-async function start(init: LoopInit): Promise<StartResult> {
-  const offers = takeOffers(init)
-  const back = (offer: BootTask): void => init.side.postMessage({ back: offer.boot } satisfies BootAnswer)
-  let module: TaskModule
+  let cachedData: Buffer | undefined
   try {
-    module = await taskModule(init.filename)
-  } catch (error) {
-    // The start fails as the loop's start fails then (no second load), and its offers go back.
-    offers.forEach(back)
-    return { error: encodeError(error) }
+    cachedData = readFileSync(join(__dirname, `worker-start-v8-${process.versions.v8}.cache`))
+  } catch {
+    // none for this V8: compiled without
   }
-  let boot: BootTask | undefined
-  for (const offer of offers) {
-    if (boot === undefined && Atomics.compareExchange(init.memory.bootClaims, offer.claim, 0, init.loop + 1) === 0) boot = offer
-    else back(offer)
-  }
-  if (boot !== undefined) {
-    try {
-      await runBootTask(init, boot, module, () => load().CompletionPort.fromHandle(init.tasks))
-    } catch (error) {
-      // A bug of the boot path, not the task's error (that is its outcome): it ends the worker,
-      // as the same bug in the loop would, and the worker's exit fails the task.
-      setImmediate(() => {
-        throw error
-      })
-      return new Promise<never>(noop)
-    }
-  }
-  return load().startPoolLoop(init)
+  // The file is ASCII (scripts/bundle.mjs makes it so), so latin1 reads it as UTF-8 would, faster.
+  const script = new Script(`${WRAPPER[0]}${readFileSync(file, 'latin1')}${WRAPPER[1]}`, { filename: file, cachedData })
+  ;(globalThis as Record<symbol, unknown>)[COMPILED_WITH] = cachedData !== undefined && !script.cachedDataRejected ? 'cache' : 'no cache'
+  const started: { exports: unknown } = { exports: {} }
+  const dynamicImport = (url: string): Promise<unknown> => import(url)
+  ;(script.runInThisContext() as (...args: unknown[]) => void)(started.exports, require, started, file, __dirname, dynamicImport)
+  return started.exports
 }
 
-// What Piscina's worker requires: an ES-module-shaped namespace (`__esModule`, which Piscina's
-// require() helper passes through as is) whose every handler name is `start`; a name that
-// carries the task module's file (HANDLER_PREFIX) starts loading it.
-module.exports = new Proxy(
-  {},
-  {
-    get(_target, key) {
-      if (key === '__esModule') return true
-      if (typeof key !== 'string' || key === 'then') return undefined
-      if (key.startsWith(HANDLER_PREFIX)) void taskModule(key.slice(HANDLER_PREFIX.length))
-      return start
-    },
-  },
-)
+module.exports = load()
