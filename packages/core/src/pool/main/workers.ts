@@ -46,7 +46,7 @@ import {
   type PoolMemory,
 } from '../shared/memory.js'
 import type { ResolvedPoolOptions } from './options.js'
-import { HANDLER_PREFIX, isBootMessage, type BootAnswer, type BootTask, type LoopInit, type SideResult, type StartResult } from '../shared/protocol.js'
+import { HANDLER_PREFIX, isBootAnswer, type BootAnswer, type BootTask, type LoopInit, type SideResult, type StartResult } from '../shared/protocol.js'
 import { decodeError } from '../shared/codec.js'
 import type { Task } from './task-table.js'
 
@@ -516,7 +516,7 @@ export class PoolWorkers {
   /** A message on a loop's side channel (see protocol.ts). */
   #onSide(record: LoopRecord, message: number | SideResult | BootAnswer): void {
     if (typeof message === 'number') this.#events.side(record.side, message)
-    else if (isBootMessage(message)) this.#onBootAnswer(record, message as BootAnswer)
+    else if (isBootAnswer(message)) this.#onBootAnswer(record, message)
     else this.#events.sideResult(message.id, message.result)
   }
 

@@ -86,8 +86,13 @@ export type BootAnswer =
   | { readonly boot: number; readonly key: number; readonly bytes: number; readonly data: Uint8Array | undefined }
   | { readonly back: number }
 
-/** Whether a side-channel message is a {@link BootTask} or a {@link BootAnswer}. */
-export function isBootMessage(message: unknown): message is BootTask | BootAnswer {
+/** Whether a side-channel message to a worker is a {@link BootTask} (an offer). */
+export function isBootTask(message: unknown): message is BootTask {
+  return message !== null && typeof message === 'object' && 'claim' in message
+}
+
+/** Whether a side-channel message from a worker is a {@link BootAnswer}. */
+export function isBootAnswer(message: unknown): message is BootAnswer {
   return message !== null && typeof message === 'object' && ('boot' in message || 'back' in message)
 }
 

@@ -4,10 +4,12 @@
  */
 import type { MessagePort } from 'node:worker_threads'
 import { PoolErrors } from '../shared/errors.js'
-import { ENC_ERROR, ENC_SIDE, encodeError, encodeValue, resultKey, unwrapMovable, type Encoded } from '../shared/codec.js'
+import { ENC_ERROR, ENC_SIDE, ENC_SKIPPED, encodeError, encodeValue, resultKey, unwrapMovable, type Encoded } from '../shared/codec.js'
 import type { SideResult } from '../shared/protocol.js'
 
 const ERROR_KEY = resultKey(ENC_ERROR, 0)
+/** The key of a task's skip notice: it was aborted before it ran (its slot is the main thread's again). */
+export const SKIPPED_KEY = resultKey(ENC_SKIPPED, 0)
 const SIDE_KEY = resultKey(ENC_SIDE, 0)
 
 /** The words of a result packet: its key (encoding and high bits), bytes and payload. */

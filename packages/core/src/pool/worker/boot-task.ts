@@ -22,14 +22,13 @@ import { threadId } from 'node:worker_threads'
 import type { CompletionPort } from '../../port/completion-port.js'
 import { isThenable } from '../../shared.js'
 import { PoolErrors } from '../shared/errors.js'
-import { ENC_SKIPPED, TASK_BASE, decodeValue, encoded, hiOf, resultKey, tagOf } from '../shared/codec.js'
+import { TASK_BASE, decodeValue, encoded, hiOf, tagOf } from '../shared/codec.js'
 import { ASYNC, LOOP_BOOT, LOOP_CELLS, LOOP_STARTING, QUEUED, RUNNING, SLOTS, nameAt } from '../shared/memory.js'
 import type { BootAnswer, BootTask, LoopInit } from '../shared/protocol.js'
-import { answerOf, flushStdio, stdioPending } from './answer.js'
+import { SKIPPED_KEY, answerOf, flushStdio, stdioPending } from './answer.js'
 import { TaskScope, type ScopePort } from './task-context.js'
 import { findFunction, type TaskModule } from './task-module.js'
 
-const SKIPPED_KEY = resultKey(ENC_SKIPPED, 0)
 
 /**
  * The task port as a boot task's context sees it: opened (through the bundle) when the task
@@ -118,11 +117,6 @@ class BootPort implements ScopePort {
   cancel(...args: Parameters<CompletionPort['cancel']>): ReturnType<CompletionPort['cancel']> {
     return this.#opened.cancel(...args)
   }
-}
-
-/** Whether `message` (the first on a start's side channel) is a boot task. */
-export function isBootTask(message: unknown): message is BootTask {
-  return message !== null && typeof message === 'object' && 'boot' in message
 }
 
 /**

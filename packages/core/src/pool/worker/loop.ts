@@ -58,7 +58,6 @@ import {
 import { REPORT, type LoopInit, type SideReply, type StartResult, type WorkerReport } from '../shared/protocol.js'
 import {
   ENC_SIDE,
-  ENC_SKIPPED,
   TASK_BASE,
   decodeError,
   decodeValue,
@@ -66,15 +65,13 @@ import {
   encoded,
   hiOf,
   isTaskKey,
-  resultKey,
   tagOf,
 } from '../shared/codec.js'
 import { shareWorkerCodeCacheOnce } from '../shared/code-cache.js'
-import { answerOf, flushStdio, stdioPending } from './answer.js'
+import { SKIPPED_KEY, answerOf, flushStdio, stdioPending } from './answer.js'
 import { PacketScope, TaskScope } from './task-context.js'
 import { PACKET_HANDLER, findFunction, loadTaskModule, type TaskFunction, type TaskModule } from './task-module.js'
 
-const SKIPPED_KEY = resultKey(ENC_SKIPPED, 0)
 
 /**
  * Piscina's task: loads the task module, opens the ports and starts this worker's loop (on the

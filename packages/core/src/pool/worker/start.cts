@@ -20,9 +20,9 @@
 import { receiveMessageOnPort } from 'node:worker_threads'
 import type { CompletionPort } from '../../port/completion-port.js'
 import type { PortHandle } from '../../port/handle.js'
-import { HANDLER_PREFIX, type BootAnswer, type BootTask, type LoopInit, type StartResult } from '../shared/protocol.js'
+import { HANDLER_PREFIX, isBootTask, type BootAnswer, type BootTask, type LoopInit, type StartResult } from '../shared/protocol.js'
 import { BOOT_CLOSED, BOOT_HANDING, BOOT_OPEN } from '../shared/memory.js'
-import { isBootTask, runBootTask } from './boot-task.js'
+import { runBootTask } from './boot-task.js'
 import { loadTaskModule, setDynamicImport, type TaskModule } from './task-module.js'
 
 /**
