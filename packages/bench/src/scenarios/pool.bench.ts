@@ -112,15 +112,16 @@ async function firstResult(open: () => Promise<Pool | string> | Pool): Promise<n
  * fresh pool of each per round), after one unmeasured round. Taking turns gives every pool the
  * same machine: a drift over the rounds (the page cache reclaimed, the threads of the rows
  * before still exiting) falls on all of them alike, where measuring one pool's runs and then
- * the next one's put it on whichever came first. Twice `budget.runs` rounds: a run is one fresh
- * pool, and the boot of a thread varies by several milliseconds from one to the next.
+ * the next one's put it on whichever came first. Four times `budget.runs` rounds: a run is one
+ * fresh pool, and the boot of a thread varies by several milliseconds from one to the next
+ * (with 7 rounds, the medians of two runs of the same code differed by 10%).
  */
 async function firstResultRows(pools: FirstResultPool[], budget: Budget): Promise<Row[]> {
   const runs = pools.map((): number[] => [])
   const ended: Array<Row | undefined> = pools.map(() => undefined)
   const id = (p: FirstResultPool): string => `pool.first.${p.impl === 'port' ? 'portpool' : p.impl}`
   const label = (p: FirstResultPool): string => `${p.name}: new pool, first result`
-  for (let round = -1; round < 2 * budget.runs; round++) {
+  for (let round = -1; round < 4 * budget.runs; round++) {
     for (const [i, p] of pools.entries()) {
       if (ended[i] !== undefined) continue
       try {
