@@ -71,6 +71,29 @@ describe('boot tasks', () => {
     }
   })
 
+  it('that no worker took go to the port once a loop runs, in order: none waits for a worker that is not up', async () => {
+    // Three tasks at once, two workers, and only one worker lets through: it runs the first as
+    // its boot task; the second, offered to both, must not wait for the other worker, and the
+    // third (held meanwhile) must not go ahead of it.
+    const cells = sharedCells(2)
+    const pool = makePool({ filename: PERMITS, concurrency: 2, threads: 2, workerData: { cells } })
+    const order: number[] = []
+    const runs = [1, 2, 3].map((value) =>
+      pool.run(value).then((result) => {
+        order.push(value)
+        return result as { value: number; bundleLoaded: boolean }
+      }),
+    )
+    Atomics.add(cells, 0, 1)
+    Atomics.notify(cells, 0)
+    const results = await Promise.all(runs)
+    expect(order).toEqual([1, 2, 3])
+    expect(results.map((r) => r.bundleLoaded)).toEqual([false, true, true])
+    expect(Atomics.load(cells, 1), 'the other worker started').toBe(1)
+    Atomics.add(cells, 0, 1)
+    Atomics.notify(cells, 0)
+  })
+
   it('are handed out after the starts were sent too, until the worker has run its start', async () => {
     const pool = onePool()
     // The pool sends its start as it is made; this task comes a turn later, while the worker boots.

@@ -31,7 +31,7 @@ import { summarize, type PoolHistogram, type PoolStats } from './main/stats.js'
 import { Submission, type RunOptions } from './main/submission.js'
 import { TaskTable } from './main/task-table.js'
 import { WorkerEventHandlers } from './main/worker-events.js'
-import { launchWorkers, PoolWorkers, type LaunchedWorkers } from './main/workers.js'
+import { abandonLaunch, launchWorkers, PoolWorkers, type LaunchedWorkers } from './main/workers.js'
 
 export type { RunOptions } from './main/submission.js'
 
@@ -110,24 +110,31 @@ export class PortPool<Tasks = any> extends EventEmitter {
       // `new Worker` refused an option (no worker was started): say which.
       throw workerOptionError(error)
     }
-    const maxLoops = 2 * o.maxThreads + 1
-    const memory = createPoolMemory(maxLoops, o.concurrentTasksPerWorker, o.recordTiming)
-    const ports = createPoolPorts(o.concurrency)
-    const state = (this.#state = new PoolState(o, this, ports, memory, new TaskTable(memory.state)))
-    let submission: Submission | undefined
-    const results: Results = new Results(state, (error) => events.fail(error))
-    const events: WorkerEventHandlers = new WorkerEventHandlers(state, results, () => submission!)
-    submission = this.#submission = new Submission(state, results)
-    this.#shutdown = new Shutdown(state, submission)
-    state.workers = new PoolWorkers(
-      launched,
-      o,
-      memory,
-      maxLoops,
-      { tasks: () => ports.tasks.handle, results: () => ports.results.handle },
-      events,
-    )
-    state.workers.boot()
+    let state: PoolState
+    try {
+      const maxLoops = 2 * o.maxThreads + 1
+      const memory = createPoolMemory(maxLoops, o.concurrentTasksPerWorker, o.recordTiming)
+      const ports = createPoolPorts(o.concurrency)
+      state = this.#state = new PoolState(o, this, ports, memory, new TaskTable(memory.state))
+      let submission: Submission | undefined
+      const results: Results = new Results(state, (error) => events.fail(error))
+      const events: WorkerEventHandlers = new WorkerEventHandlers(state, results, () => submission!)
+      submission = this.#submission = new Submission(state, results)
+      this.#shutdown = new Shutdown(state, submission)
+      state.workers = new PoolWorkers(
+        launched,
+        o,
+        memory,
+        maxLoops,
+        { tasks: () => ports.tasks.handle, results: () => ports.results.handle },
+        events,
+      )
+      state.workers.boot()
+    } catch (error) {
+      // (Nothing here throws but a failed allocation; the workers must not outlive it.)
+      abandonLaunch(launched)
+      throw error
+    }
     // The first worker is on its way: the main thread's code cache for it and every later one.
     shareCodeCacheOnce()
     state.makeHistograms()

@@ -12,12 +12,23 @@
  * {@link TaskOutbox.flush} first; counts of queued work add {@link TaskOutbox.size}.
  *
  * While the pool boots, a flush first offers its oldest tasks, in order, to the starting workers
- * as their boot tasks (`offerBoot`, see pool/main/workers.ts); the first one refused and every
- * later one go to the port.
+ * as their boot tasks (see pool/main/workers.ts); the first one refused and every later one
+ * wait here while an offer is unclaimed (no later task may go ahead of it), then go to the port,
+ * behind the offers that no worker took (put back at the head).
  */
 import type { CompletionPort } from '../../port/completion-port.js'
 import { PacketBatch } from '../../port/batch.js'
 import type { Task } from './task-table.js'
+
+/** The boot offers, as the outbox sees them (pool/main/workers.ts). */
+export interface BootOffers {
+  /** Offers a task to the starting workers as a boot task; `false` if it is not offered. */
+  offer(task: Task): boolean
+  /** Whether an offer is unclaimed: later tasks must wait. */
+  holds(): boolean
+  /** Takes back the unclaimed offers: they are put back here, at the head. */
+  withdraw(): void
+}
 
 /** Packets per `postMany()`; a larger burst takes several. */
 const BATCH = 256
@@ -35,13 +46,12 @@ export class TaskOutbox {
   }
   /** A task whose packet could not be posted: it is rejected with the port's error. */
   readonly #onFailed: (task: Task, error: unknown) => void
-  /** Hands a task to a starting worker as its boot task; `false` if none takes it now. */
-  readonly #offerBoot: (task: Task) => boolean
+  readonly #boot: BootOffers
 
-  constructor(port: CompletionPort, onFailed: (task: Task, error: unknown) => void, offerBoot: (task: Task) => boolean) {
+  constructor(port: CompletionPort, onFailed: (task: Task, error: unknown) => void, boot: BootOffers) {
     this.#port = port
     this.#onFailed = onFailed
-    this.#offerBoot = offerBoot
+    this.#boot = boot
   }
 
   /** Tasks admitted and not yet posted. */
@@ -52,6 +62,17 @@ export class TaskOutbox {
   /** Queues the packet of `task` (which holds a slot) for this turn's post. */
   add(task: Task): void {
     this.#tasks.push(task)
+    this.#schedule()
+  }
+
+  /** The hold may have ended: post what waits, at the end of this turn. */
+  release(): void {
+    if (this.#tasks.length > 0) this.#schedule()
+  }
+
+  /** Puts `task` back at the head: an offer that no worker took, ahead of the tasks held meanwhile. */
+  putBack(task: Task): void {
+    this.#tasks.unshift(task)
     this.#schedule()
   }
 
@@ -72,15 +93,26 @@ export class TaskOutbox {
   }
 
   /**
-   * Posts every task added so far, in order, after the oldest ones that starting workers take
-   * as boot tasks. A task whose post fails is handed to `onFailed`.
+   * Posts every task added so far, in order, after the oldest ones that are offered to the
+   * starting workers as boot tasks; while an offer is unclaimed, the rest wait. `force` (a raw
+   * post, which must come after the tasks submitted before it): the offers no worker took are
+   * withdrawn first, and everything is posted. A task whose post fails is handed to `onFailed`.
    */
-  flush(): void {
-    const tasks = this.#tasks
+  flush(force = false): void {
+    if (force) this.#boot.withdraw()
+    let tasks = this.#tasks
     if (tasks.length === 0) return
-    this.#tasks = []
     let first = 0
-    while (first < tasks.length && this.#offerBoot(tasks[first]!)) first++
+    if (!force) {
+      while (first < tasks.length && this.#boot.offer(tasks[first]!)) first++
+      if (first < tasks.length && this.#boot.holds()) {
+        this.#tasks = tasks.slice(first)
+        return
+      }
+    }
+    this.#tasks = []
+    tasks = tasks.slice(first)
+    first = 0
     const batch = this.#batch
     for (let start = first; start < tasks.length; start += BATCH) {
       const end = Math.min(start + BATCH, tasks.length)

@@ -95,7 +95,11 @@ export class PoolState {
     this.outbox = new TaskOutbox(
       ports.tasks,
       (task, error) => this.#postFailed(task, error),
-      (task) => this.#offerBoot(task),
+      {
+        offer: (task) => this.#offerBoot(task),
+        holds: () => this.workers?.holdsTasks === true,
+        withdraw: () => this.workers?.withdrawOffers(),
+      },
     )
     this.capacity = options.concurrency + (options.maxQueue === Infinity ? 0 : options.maxQueue)
     this.elastic = options.minThreads < options.maxThreads

@@ -129,7 +129,7 @@ export class Submission {
     if (state.closing) throw PoolErrors.closed()
     if (state.failed !== undefined) throw state.failed
     if (typeof key === 'number' && key >= TASK_BASE) throw PoolErrors.reservedKey(key)
-    state.outbox.flush() // after the tasks submitted before it (FIFO)
+    state.outbox.flush(true) // after the tasks submitted before it (FIFO), even while booting
     state.tasks.post(key, bytes, overlapped, data)
     if (state.elastic) state.scaleUp()
   }

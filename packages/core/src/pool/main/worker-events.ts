@@ -43,9 +43,9 @@ export class WorkerEventHandlers implements WorkerEvents {
   }
 
   /**
-   * A boot task that did not run goes to the port (behind what was posted since it was
-   * offered); one aborted meanwhile (settled already) frees its slot, as its SKIPPED packet
-   * would have.
+   * A boot task that did not run goes back to the head of the outbox, ahead of the tasks held
+   * meanwhile (behind what was posted since it was offered); one aborted meanwhile (settled
+   * already) frees its slot, as its SKIPPED packet would have.
    */
   bootBack(task: Task): void {
     const state = this.#state
@@ -55,12 +55,17 @@ export class WorkerEventHandlers implements WorkerEvents {
       state.afterChange()
       return
     }
-    state.outbox.add(task)
+    state.outbox.putBack(task)
   }
 
   /** A boot task's result packet (it came on the loop's side channel). */
   bootResult(key: number, bytes: number, id: number, data: Uint8Array | undefined): void {
     this.#results.onBootResult(key, bytes, id, data)
+  }
+
+  /** The workers stopped holding the tasks back: post what waits. */
+  holdEnded(): void {
+    this.#state.outbox.release()
   }
 
   /**

@@ -41,6 +41,7 @@ import {
   LOOP_STARTING,
   BOOT_HANDING,
   BOOT_OPEN,
+  BOOT_WITHDRAWN,
   clearLoop,
   runningIn,
   type PoolMemory,
@@ -61,6 +62,11 @@ const WORKER_ENTRY = fileURLToPath(new URL('./worker-entry.cjs', import.meta.url
 let PiscinaClass: typeof Piscina | undefined
 function loadPiscina(): typeof Piscina {
   return (PiscinaClass ??= (bundleRequire('piscina') as typeof import('piscina')).Piscina)
+}
+
+/** Ends the workers of a launch that no pool took over (its constructor threw after launchWorkers). */
+export function abandonLaunch(launched: LaunchedWorkers): void {
+  void launches.get(launched)?.piscina.destroy()
 }
 
 /** Failed starts in a row after which the pool gives up (see the file comment). */
@@ -132,8 +138,13 @@ export interface WorkerEvents {
   side(channel: MessagePort, id: number): void
   /** A loop sent, over its side channel, the result of task `id` (its packet follows). */
   sideResult(id: number, result: unknown): void
-  /** A boot task that did not run (its worker could not load the task module, or died first). */
+  /**
+   * A boot task that did not run (no worker took it before the pool booted, or the worker that
+   * took it died first): it goes ahead of the tasks still held.
+   */
   bootBack(task: Task): void
+  /** {@link PoolWorkers.holdsTasks} may have turned false: post the tasks that wait. */
+  holdEnded(): void
   /** A boot task's result packet, sent on its loop's side channel. */
   bootResult(key: number, bytes: number, id: number, data: Uint8Array | undefined): void
 }
@@ -291,44 +302,71 @@ export class PoolWorkers {
 
   /**
    * Offers `task` to every loop whose worker has not run its start yet (its boot gate is open:
-   * see pool/shared/memory.ts), on each loop's side channel: the first of those workers to
-   * start takes it as its boot task (boot-task.ts), before it loads the bundle; the others
-   * send it back. So a new pool's first result comes from whichever worker is up first, and as
-   * soon as Piscina's would. `false` if it is not offered (as many tasks are on offer as loops
-   * can take them, or every start has run): it goes to the task port.
+   * see pool/shared/memory.ts), on each loop's side channel, and to each loop started later
+   * while it is unclaimed: the first of those workers to start takes it as its boot task
+   * (boot-task.ts), before it loads the bundle; the others send it back. So a new pool's first
+   * result comes from whichever worker is up first, and as soon as Piscina's would. Once a loop
+   * runs, the offers no worker took are withdrawn and go to the port, ahead of the tasks held
+   * meanwhile ({@link holdsTasks}). `false` if it is not offered (as many tasks are on offer
+   * as loops can take them, or every start has run).
    */
   offerBootTask(task: Task): boolean {
     if (!this.takesBootTasks || this.#nextClaim >= this.#memory.bootClaims.length) return false
-    const gates = this.#memory.boot
-    const open: LoopRecord[] = []
-    for (const record of this.#loops) {
-      if (record !== undefined && Atomics.load(gates, record.index) === BOOT_OPEN) open.push(record)
-    }
+    const open = this.#loops.filter((r): r is LoopRecord => r !== undefined && Atomics.load(this.#memory.boot, r.index) === BOOT_OPEN)
     // Each worker runs one boot task: no more on offer than loops that may still take one.
-    let unclaimed = 0
-    for (const offer of this.#offers.values()) if (Atomics.load(this.#memory.bootClaims, offer.claim) === 0) unclaimed++
-    if (unclaimed >= open.length) return false
-    const claim = this.#nextClaim
-    // The task keeps its payload until its answer comes: if it comes back unrun (its worker
-    // died first, or could not load the module), it goes the usual way with it.
-    const message: BootTask = { boot: task.id, claim, key: task.key, bytes: task.bytes, data: task.data }
-    const offer: BootOffer = { task, claim, pending: 0 }
-    for (const record of open) {
-      if (Atomics.compareExchange(gates, record.index, BOOT_OPEN, BOOT_HANDING) !== BOOT_OPEN) continue
-      try {
-        record.side.postMessage(message)
-        record.offers.add(claim)
-        offer.pending++
-      } catch {
-        // not offered there
-      }
-      Atomics.store(gates, record.index, BOOT_OPEN)
-      Atomics.notify(gates, record.index)
-    }
+    if (this.#unclaimed().length >= open.length) return false
+    // The task keeps its payload until its answer comes: if it comes back unrun, it goes the
+    // usual way with it.
+    const offer: BootOffer = { task, claim: this.#nextClaim, pending: 0 }
+    for (const record of open) this.#offerTo(record, offer)
     if (offer.pending === 0) return false
     this.#nextClaim++
-    this.#offers.set(claim, offer)
+    this.#offers.set(offer.claim, offer)
     return true
+  }
+
+  /** Whether tasks wait in the outbox: while an offer is unclaimed, no later task may go ahead of it. */
+  get holdsTasks(): boolean {
+    return this.takesBootTasks && this.#unclaimed().length > 0
+  }
+
+  /** The offers no worker has claimed, oldest first. */
+  #unclaimed(): BootOffer[] {
+    const claims = this.#memory.bootClaims
+    return [...this.#offers.values()].filter((offer) => Atomics.load(claims, offer.claim) === 0)
+  }
+
+  /** Posts `offer` to `record`'s start through its boot gate, if the gate is still open. */
+  #offerTo(record: LoopRecord, offer: BootOffer): void {
+    const gates = this.#memory.boot
+    if (Atomics.compareExchange(gates, record.index, BOOT_OPEN, BOOT_HANDING) !== BOOT_OPEN) return
+    const { task, claim } = offer
+    try {
+      record.side.postMessage({ boot: task.id, claim, key: task.key, bytes: task.bytes, data: task.data } satisfies BootTask)
+      record.offers.add(claim)
+      offer.pending++
+    } catch {
+      // not offered there
+    }
+    Atomics.store(gates, record.index, BOOT_OPEN)
+    Atomics.notify(gates, record.index)
+  }
+
+  /**
+   * Takes back the offers no worker has claimed (a loop runs, or the pool is closing): each
+   * goes to the port, in order, ahead of the tasks held meanwhile. A worker that still holds
+   * one fails to claim it, and sends it back, which changes nothing.
+   */
+  withdrawOffers(): void {
+    const claims = this.#memory.bootClaims
+    const withdrawn: Task[] = []
+    for (const offer of this.#offers.values()) {
+      if (Atomics.compareExchange(claims, offer.claim, 0, BOOT_WITHDRAWN) !== 0) continue
+      this.#offers.delete(offer.claim)
+      withdrawn.push(offer.task)
+    }
+    for (let i = withdrawn.length - 1; i >= 0; i--) this.#events.bootBack(withdrawn[i]!)
+    this.#events.holdEnded()
   }
 
   /**
@@ -398,6 +436,8 @@ export class PoolWorkers {
       offers: new Set(),
     }
     this.#loops[index] = record
+    // The offers no worker has taken yet are this loop's too: it may be up first.
+    if (this.takesBootTasks) for (const offer of this.#unclaimed()) this.#offerTo(record, offer)
     port1.on('message', (message: number | SideResult | BootAnswer) => this.#onSide(record, message))
     port1.unref()
     const o = this.#options
@@ -457,6 +497,7 @@ export class PoolWorkers {
     for (const record of this.#loops) {
       if (record !== undefined && record.thread === 0) this.#takeBack(record)
     }
+    this.withdrawOffers()
   }
 
   /** Resolves once every loop has ended (its port closed, or its thread exited). */
@@ -521,21 +562,18 @@ export class PoolWorkers {
   }
 
   #onBootAnswer(record: LoopRecord, answer: BootAnswer): void {
-    const id = 'back' in answer ? answer.back : answer.boot
-    let offer: BootOffer | undefined
-    for (const claim of record.offers) {
-      const candidate = this.#offers.get(claim)
-      if (candidate?.task.id === id) offer = candidate
-    }
-    if (offer === undefined) return
-    if ('back' in answer) {
+    const offer = record.offers.has(answer.claim) ? this.#offers.get(answer.claim) : undefined
+    if (offer === undefined) {
+      record.offers.delete(answer.claim) // a withdrawn offer, sent back
+    } else if ('back' in answer) {
       this.#offerDone(record, offer, false)
     } else {
       record.offers.delete(offer.claim)
       this.#offers.delete(offer.claim)
       offer.task.data = undefined
-      this.#events.bootResult(answer.key, answer.bytes, id, answer.data)
+      this.#events.bootResult(answer.key, answer.bytes, answer.boot, answer.data)
     }
+    this.#events.holdEnded()
   }
 
   /**
@@ -552,6 +590,7 @@ export class PoolWorkers {
     if (claimedBy === record.index || (claimedBy < 0 && offer.pending === 0)) {
       this.#offers.delete(offer.claim)
       if (!ran) this.#events.bootBack(offer.task)
+      this.#events.holdEnded()
     }
   }
 
@@ -639,7 +678,10 @@ export class PoolWorkers {
   #onStarted(record: LoopRecord, result: StartResult): void {
     if (typeof result === 'number') {
       this.#failures = 0
-      this.#booted = true
+      if (!this.#booted) {
+        this.#booted = true
+        this.withdrawOffers()
+      }
       return
     }
     record.failure = PoolErrors.moduleFailed(this.#options.filename, decodeError(result.error))

@@ -44,6 +44,8 @@
  *                            queued on the receiving port before it returns)
  *   worker takes an offer:   bootClaims[k]: 0 -> its loop index + 1 (one worker wins; an offer
  *                            index is never reused)
+ *   main takes it back:      bootClaims[k]: 0 -> BOOT_WITHDRAWN (once a loop runs, or the pool
+ *                            closes; a worker's claim after that fails)
  * ```
  *
  * A worker writes to a slot's cells only while its task is in flight, and always before the
@@ -84,6 +86,9 @@ export const LOOP_BOOT = 4
 export const BOOT_OPEN = 0
 export const BOOT_HANDING = 1
 export const BOOT_CLOSED = 2
+
+/** `bootClaims[k]` of an offer the main thread took back (the pool booted, or is closing): no worker takes it. */
+export const BOOT_WITHDRAWN = -1
 
 /** Bytes of the name table. */
 const NAME_BYTES = 0x4_0000

@@ -83,8 +83,8 @@ export interface BootTask {
 
 /** The answer to a {@link BootTask} (worker -> main, on the side channel): its result, or `back` (not run here). */
 export type BootAnswer =
-  | { readonly boot: number; readonly key: number; readonly bytes: number; readonly data: Uint8Array | undefined }
-  | { readonly back: number }
+  | { readonly boot: number; readonly claim: number; readonly key: number; readonly bytes: number; readonly data: Uint8Array | undefined }
+  | { readonly back: number; readonly claim: number }
 
 /** Whether a side-channel message to a worker is a {@link BootTask} (an offer). */
 export function isBootTask(message: unknown): message is BootTask {

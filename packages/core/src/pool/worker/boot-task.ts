@@ -139,7 +139,7 @@ export async function runBootTask(init: LoopInit, task: BootTask, module: TaskMo
   if (Atomics.compareExchange(memory.state, slot, QUEUED, RUNNING) !== QUEUED) {
     // Aborted on its way here: never run; the slot is the main thread's again.
     memory.current[cell] = 0
-    answer({ boot: id, key: SKIPPED_KEY, bytes: 0, data: undefined })
+    answer({ boot: id, claim: task.claim, key: SKIPPED_KEY, bytes: 0, data: undefined })
     return
   }
   const phase = LOOP_CELLS + 2 * init.loop + 1
@@ -178,6 +178,6 @@ export async function runBootTask(init: LoopInit, task: BootTask, module: TaskMo
   }
   if (stdioPending()) await flushStdio()
   const { key, bytes, data } = answerOf(id, ok, value, encoded(), side)
-  answer({ boot: id, key, bytes, data })
+  answer({ boot: id, claim: task.claim, key, bytes, data })
   memory.current[cell] = 0
 }

@@ -81,7 +81,7 @@ function takeOffers(init: LoopInit): BootTask[] {
  */
 async function start(init: LoopInit): Promise<StartResult> {
   const offers = takeOffers(init)
-  const back = (offer: BootTask): void => init.side.postMessage({ back: offer.boot } satisfies BootAnswer)
+  const back = (offer: BootTask): void => init.side.postMessage({ back: offer.boot, claim: offer.claim } satisfies BootAnswer)
   let module: TaskModule
   try {
     module = await taskModule(init.filename)
