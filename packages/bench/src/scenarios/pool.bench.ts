@@ -107,9 +107,15 @@ async function firstResult(open: () => Promise<Pool | string> | Pool): Promise<n
   }
 }
 
+/** Every order of 0..n-1 (n! of them). */
+function permutations(n: number): number[][] {
+  if (n === 0) return [[]]
+  return permutations(n - 1).flatMap((order) => Array.from({ length: n }, (_, at) => [...order.slice(0, at), n - 1, ...order.slice(at)]))
+}
+
 /**
  * The time to the first result of each pool, over rounds in which the pools take turns (one
- * fresh pool of each per round), after one unmeasured round. Taking turns gives every pool the
+ * fresh pool of each per round, in every order in turn), after one unmeasured round. Taking turns gives every pool the
  * same machine: a drift over the rounds (the page cache reclaimed, the threads of the rows
  * before still exiting) falls on all of them alike, where measuring one pool's runs and then
  * the next one's put it on whichever came first. Four times `budget.runs` rounds: a run is one
@@ -122,8 +128,13 @@ async function firstResultRows(pools: FirstResultPool[], budget: Budget): Promis
   const ended: Array<Row | undefined> = pools.map(() => undefined)
   const id = (p: FirstResultPool): string => `pool.first.${p.impl === 'port' ? 'portpool' : p.impl}`
   const label = (p: FirstResultPool): string => `${p.name}: new pool, first result`
+  // The rounds go through every order of the pools in turn, so that each pool comes right
+  // after each of the others as often (a pool's close can leave work behind for the one after
+  // it, e.g. threads still exiting).
+  const orders = permutations(pools.length)
   for (let round = -1; round < 4 * budget.runs; round++) {
-    for (const [i, p] of pools.entries()) {
+    for (const i of orders[(round + 1) % orders.length]!) {
+      const p = pools[i]!
       if (ended[i] !== undefined) continue
       try {
         const ms = await firstResult(p.open)
