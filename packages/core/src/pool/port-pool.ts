@@ -129,7 +129,8 @@ export class PortPool<Tasks = any> extends EventEmitter {
         { tasks: () => ports.tasks.handle, results: () => ports.results.handle },
         events,
       )
-      state.workers.boot()
+      // The first starts: one for each worker launchWorkers made, each sent to it at once.
+      state.workers.ensure()
     } catch (error) {
       // (Nothing here throws but a failed allocation; the workers must not outlive it.)
       abandonLaunch(launched)

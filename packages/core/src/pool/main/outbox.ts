@@ -100,7 +100,7 @@ export class TaskOutbox {
    */
   flush(force = false): void {
     if (force) this.#boot.withdraw()
-    let tasks = this.#tasks
+    const tasks = this.#tasks
     if (tasks.length === 0) return
     let first = 0
     if (!force) {
@@ -111,8 +111,6 @@ export class TaskOutbox {
       }
     }
     this.#tasks = []
-    tasks = tasks.slice(first)
-    first = 0
     const batch = this.#batch
     for (let start = first; start < tasks.length; start += BATCH) {
       const end = Math.min(start + BATCH, tasks.length)

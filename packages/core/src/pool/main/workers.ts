@@ -358,6 +358,7 @@ export class PoolWorkers {
    * one fails to claim it, and sends it back, which changes nothing.
    */
   withdrawOffers(): void {
+    if (this.#offers.size === 0) return // (a raw post calls this on every post)
     const claims = this.#memory.bootClaims
     const withdrawn: Task[] = []
     for (const offer of this.#offers.values()) {
@@ -406,13 +407,6 @@ export class PoolWorkers {
     }
   }
 
-  /**
-   * The pool's first starts, from its constructor: one for each worker {@link launchWorkers}
-   * made, each sent to its worker at once.
-   */
-  boot(): void {
-    this.ensure()
-  }
 
   /** Starts one more loop. `false` if none can start now. */
   start(): boolean {
