@@ -7,7 +7,7 @@
  * already branches on Node's errors keeps working. The rest of the package never writes
  * `new SomethingError(...)` itself: it calls {@link Errors}.
  */
-import { isProxy } from 'node:util/types'
+import { types } from 'node:util'
 
 /** Stable error codes of @iocp/core, for `err.code === ErrorCode.PortClosed` checks. */
 export const ErrorCode = {
@@ -91,7 +91,7 @@ export function describe(value: unknown): string {
       if (value === null) return 'null'
       // Rendering a bad argument must not run the caller's code (a Proxy trap, a `constructor`
       // getter) nor throw anything but the error being built.
-      if (isProxy(value)) return 'a Proxy'
+      if (types.isProxy(value)) return 'a Proxy'
       let name: unknown
       try {
         name = (value as { constructor?: { name?: unknown } }).constructor?.name

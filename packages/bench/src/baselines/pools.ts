@@ -50,16 +50,23 @@ interface PortPoolLike {
   run(input: unknown): Promise<unknown>
   close(): Promise<void>
 }
-type PortPoolClass = new (options: { filename: string; concurrency: number; threads: number }) => PortPoolLike
+export type PortPoolClass = new (options: { filename: string; concurrency: number; threads: number }) => PortPoolLike
 
 /**
- * A PortPool on `threads` threads (concurrency = threads), or the reason there is none: the
- * export is looked up at run time, so the bench builds and runs before PortPool lands.
+ * @iocp/core's PortPool class, or the reason there is none: the export is looked up at run
+ * time, so the bench builds and runs before PortPool lands. Loaded once, before any timing: a
+ * pool's time to its first result counts its constructor, not an import() (Piscina's import is
+ * static, outside every timing, too).
  */
-export async function portPool(threads: number): Promise<Pool | string> {
+export async function loadPortPool(): Promise<PortPoolClass | string> {
   const core = (await import('@iocp/core')) as Record<string, unknown>
   const PortPool = core['PortPool'] as PortPoolClass | undefined
-  if (typeof PortPool !== 'function') return 'PortPool not available: @iocp/core does not export it yet'
+  return typeof PortPool === 'function' ? PortPool : 'PortPool not available: @iocp/core does not export it yet'
+}
+
+/** A PortPool on `threads` threads (concurrency = threads), or the reason there is none (see {@link loadPortPool}). */
+export function portPool(PortPool: PortPoolClass | string, threads: number): Pool | string {
+  if (typeof PortPool === 'string') return PortPool
   const pool = new PortPool({ filename: echoModule, concurrency: threads, threads })
   return { run: (input) => pool.run(input) as Promise<number>, close: () => pool.close() }
 }

@@ -19,7 +19,7 @@
  * warm-up included) and stop right after them, the same for every pool in the run.
  */
 import { availableParallelism } from 'node:os'
-import { piscina, poolifier, portPool, type Pool } from '../baselines/pools.js'
+import { loadPortPool, piscina, poolifier, portPool, type Pool } from '../baselines/pools.js'
 import { BusyMachine } from '../harness/busy.js'
 import { attempt, failed, measured, unavailable, type Group, type Impl, type Row } from '../report.js'
 import { sizedRuns, type Budget, type Context, type Scenario } from '../scenario.js'
@@ -90,11 +90,11 @@ async function timedRuns(pool: Pool, window: number, spinners: number, budget: B
 interface FirstResultPool {
   readonly name: string
   readonly impl: Impl
-  readonly open: () => Promise<Pool | string> | Pool
+  readonly open: () => Promise<Pool | string> | Pool | string
 }
 
 /** Milliseconds from opening a fresh pool to its first result; the pool is closed after. A string: unavailable. */
-async function firstResult(open: () => Promise<Pool | string> | Pool): Promise<number | string> {
+async function firstResult(open: () => Promise<Pool | string> | Pool | string): Promise<number | string> {
   const start = performance.now()
   const pool = await open()
   if (typeof pool === 'string') return pool
@@ -152,7 +152,7 @@ async function firstResultRows(pools: FirstResultPool[], budget: Budget): Promis
 async function poolRows(
   name: string,
   impl: Impl,
-  open: () => Promise<Pool | string> | Pool,
+  open: () => Promise<Pool | string> | Pool | string,
   budget: Budget,
   spinners: number,
 ): Promise<Map<number | typeof BUSY, Row>> {
@@ -194,7 +194,8 @@ async function run(context: Context): Promise<Group[]> {
   context.progress(`pool: PortPool (${threads} threads)`)
   // The busy machine: one spinning thread per core.
   const spinners = availableParallelism()
-  const port = await poolRows('PortPool.run', 'port', () => portPool(threads), budget, spinners)
+  const PortPool = await loadPortPool()
+  const port = await poolRows('PortPool.run', 'port', () => portPool(PortPool, threads), budget, spinners)
   context.progress(`pool: Piscina (${threads} threads)`)
   const pisc = await poolRows('Piscina.run', 'piscina', () => piscina(threads), budget, spinners)
   context.progress(`pool: poolifier (${threads} threads)`)
@@ -217,7 +218,7 @@ async function run(context: Context): Promise<Group[]> {
     subject: 'pool.first.portpool',
     rows: await firstResultRows(
       [
-        { name: 'PortPool', impl: 'port', open: () => portPool(threads) },
+        { name: 'PortPool', impl: 'port', open: () => portPool(PortPool, threads) },
         { name: 'Piscina', impl: 'piscina', open: () => piscina(threads) },
         { name: 'poolifier FixedThreadPool', impl: 'poolifier', open: () => poolifier(threads) },
       ],

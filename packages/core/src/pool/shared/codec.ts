@@ -21,7 +21,9 @@
  * `overlapped` is always the task's id (see pool/shared/memory.ts).
  */
 import type * as V8 from 'node:v8'
-import { isUint8Array } from 'node:util/types'
+// node:util, not node:util/types: every thread has loaded node:util by the time it runs our code,
+// node:util/types not, and a new worker loads this file on its way to the pool's first result.
+import { types } from 'node:util'
 import { PortClosedError, PortFullError } from '../../errors.js'
 import { AbortError, PoolClosedError, QueueFullError, TaskModuleError, WorkerDiedError } from './errors.js'
 import { PISCINA_TRANSFERABLE, PISCINA_VALUE } from './piscina-symbols.js'
@@ -105,7 +107,7 @@ export function encodeValue(value: unknown, out: Encoded): number {
         out.data = undefined
         return ENC_NULL
       }
-      if (isUint8Array(value) && !(value.buffer instanceof SharedArrayBuffer)) {
+      if (types.isUint8Array(value) && !(value.buffer instanceof SharedArrayBuffer)) {
         out.hi = 0
         out.lo = 0
         out.data = value
