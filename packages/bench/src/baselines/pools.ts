@@ -14,10 +14,21 @@ export interface Pool {
 }
 
 const echoModule = fileURLToPath(new URL('../tasks/echo.cjs', import.meta.url))
+const echoWithPoolWorkerCode = fileURLToPath(new URL('../tasks/echo-with-pool-worker-code.cjs', import.meta.url))
 const poolifierWorker = fileURLToPath(new URL('./echo-poolifier.js', import.meta.url))
 
 export function piscina(threads: number): Pool {
   const pool = new Piscina<number, number>({ filename: echoModule, minThreads: threads, maxThreads: threads })
+  return { run: (input) => pool.run(input), close: () => pool.destroy() }
+}
+
+/**
+ * Piscina as {@link piscina}, whose workers also load PortPool's worker code before their
+ * first task (../tasks/echo-with-pool-worker-code.cts): a reference row for the time to the
+ * first result, not a peer.
+ */
+export function piscinaWithPoolWorkerCode(threads: number): Pool {
+  const pool = new Piscina<number, number>({ filename: echoWithPoolWorkerCode, minThreads: threads, maxThreads: threads })
   return { run: (input) => pool.run(input), close: () => pool.destroy() }
 }
 

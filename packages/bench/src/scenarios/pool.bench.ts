@@ -10,7 +10,9 @@
  *
  * Time to the first result: a new pool, then one task; the milliseconds from the constructor
  * until that task's promise settles (workers booting, the task module loading, the first round
- * trip), each run a fresh pool, closed after; the pools take turns (see firstResultRows).
+ * trip), each run a fresh pool, closed after; the pools take turns (see firstResultRows). One
+ * more row there is a reference, not a peer: Piscina whose workers also load PortPool's worker
+ * code (../tasks/echo-with-pool-worker-code.cts), the part of PortPool's time that is that code.
  *
  * Each case first warms the pool up for one round, unmeasured (see warmUp), then sizes its runs.
  *
@@ -19,7 +21,7 @@
  * warm-up included) and stop right after them, the same for every pool in the run.
  */
 import { availableParallelism } from 'node:os'
-import { loadPortPool, piscina, poolifier, portPool, type Pool } from '../baselines/pools.js'
+import { loadPortPool, piscina, piscinaWithPoolWorkerCode, poolifier, portPool, type Pool } from '../baselines/pools.js'
 import { BusyMachine } from '../harness/busy.js'
 import { attempt, failed, measured, unavailable, type Group, type Impl, type Row } from '../report.js'
 import { sizedRuns, type Budget, type Context, type Scenario } from '../scenario.js'
@@ -90,6 +92,8 @@ async function timedRuns(pool: Pool, window: number, spinners: number, budget: B
 interface FirstResultPool {
   readonly name: string
   readonly impl: Impl
+  /** The row's id, after `pool.first.`; by default the impl's. */
+  readonly key?: string
   readonly open: () => Promise<Pool | string> | Pool | string
 }
 
@@ -115,7 +119,7 @@ function permutations(n: number): number[][] {
 
 /**
  * The time to the first result of each pool, over rounds in which the pools take turns (one
- * fresh pool of each per round, in every order in turn), after one unmeasured round. Taking turns gives every pool the
+ * fresh pool of each per round, going through the orders of the pools in turn), after one unmeasured round. Taking turns gives every pool the
  * same machine: a drift over the rounds (the page cache reclaimed, the threads of the rows
  * before still exiting) falls on all of them alike, where measuring one pool's runs and then
  * the next one's put it on whichever came first. Four times `budget.runs` rounds: a run is one
@@ -126,7 +130,7 @@ function permutations(n: number): number[][] {
 async function firstResultRows(pools: FirstResultPool[], budget: Budget): Promise<Row[]> {
   const runs = pools.map((): number[] => [])
   const ended: Array<Row | undefined> = pools.map(() => undefined)
-  const id = (p: FirstResultPool): string => `pool.first.${p.impl === 'port' ? 'portpool' : p.impl}`
+  const id = (p: FirstResultPool): string => `pool.first.${p.key ?? (p.impl === 'port' ? 'portpool' : p.impl)}`
   const label = (p: FirstResultPool): string => `${p.name}: new pool, first result`
   // The rounds go through every order of the pools in turn, so that each pool comes right
   // after each of the others as often (a pool's close can leave work behind for the one after
@@ -221,6 +225,13 @@ async function run(context: Context): Promise<Group[]> {
         { name: 'PortPool', impl: 'port', open: () => portPool(PortPool, threads) },
         { name: 'Piscina', impl: 'piscina', open: () => piscina(threads) },
         { name: 'poolifier FixedThreadPool', impl: 'poolifier', open: () => poolifier(threads) },
+        // Not a peer: Piscina whose workers also load PortPool's worker code (see there).
+        {
+          name: "Piscina, its workers also loading PortPool's worker code",
+          impl: 'piscina',
+          key: 'piscina-with-pool-worker-code',
+          open: () => piscinaWithPoolWorkerCode(threads),
+        },
       ],
       budget,
     ),

@@ -91,8 +91,9 @@ export class PortPool<Tasks = any> extends EventEmitter {
   readonly #shutdown: Shutdown
 
   /**
-   * Starts the pool: its first worker at once, the rest of `minThreads` as soon as that one's
-   * loop runs, each loading the task module and waiting on the pool's port.
+   * Starts the pool: its `minThreads` workers at once, each loading the task module, then taking
+   * a first task offered to it (docs/pool.md, "Time to the first result") or waiting on the
+   * pool's port.
    *
    * @param options - see {@link PortPoolOptions}.
    * @throws {TypeError} an option has the wrong type, is unknown, or is a Piscina option that
