@@ -94,13 +94,13 @@ interface FirstResultPool {
   readonly impl: Impl
   /** The row's id, after `pool.first.`; by default the impl's. */
   readonly key?: string
-  readonly open: () => Promise<Pool | string> | Pool | string
+  readonly open: () => Pool | string
 }
 
 /** Milliseconds from opening a fresh pool to its first result; the pool is closed after. A string: unavailable. */
-async function firstResult(open: () => Promise<Pool | string> | Pool | string): Promise<number | string> {
+async function firstResult(open: () => Pool | string): Promise<number | string> {
   const start = performance.now()
-  const pool = await open()
+  const pool = open()
   if (typeof pool === 'string') return pool
   try {
     const output = await pool.run(7)
@@ -156,7 +156,7 @@ async function firstResultRows(pools: FirstResultPool[], budget: Budget): Promis
 async function poolRows(
   name: string,
   impl: Impl,
-  open: () => Promise<Pool | string> | Pool | string,
+  open: () => Pool | string,
   budget: Budget,
   spinners: number,
 ): Promise<Map<number | typeof BUSY, Row>> {
@@ -170,7 +170,7 @@ async function poolRows(
     key === BUSY ? `${name}, window ${BUSY_WINDOW}, ${spinners} spinning threads beside it` : `${name}, window ${key}`
   let pool: Pool | string | undefined
   try {
-    pool = await open()
+    pool = open()
     for (const c of cases) {
       if (typeof pool === 'string') {
         rows.set(c.key, unavailable(id(c.key), label(c.key), impl, pool))

@@ -12,8 +12,6 @@ import { dirname, join } from 'node:path'
 
 require(join(dirname(require.resolve('@iocp/core/package.json')), 'dist', 'worker-entry.cjs'))
 
-function echo<T>(input: T): T {
-  return input
-}
+import echo = require('./echo.cjs')
 
 export = echo
